@@ -1,0 +1,1 @@
+//! Benchmarks of memproxy dispatch overhead.

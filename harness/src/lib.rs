@@ -1,0 +1,1 @@
+//! The memproxy conformance matrix.
