@@ -1,0 +1,101 @@
+//! One config line: blank, comment or entry.
+
+use crate::name::{Identity, NameSource};
+
+/// Bytes ignored around an entry. `\r` is one of them so that a file saved
+/// with CRLF line ends means the same as its LF twin.
+pub const fn is_blank(byte: u8) -> bool {
+    matches!(byte, b' ' | b'\t' | b'\r')
+}
+
+/// What a single line (without its `\n`) means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Line<'a> {
+    /// Empty or only blanks. Never matches anything.
+    Blank,
+    /// First non-blank byte is `#` or `;`.
+    Comment,
+    /// A program name or path, blanks trimmed.
+    Entry(Entry<'a>),
+}
+
+/// A trimmed, non-empty, non-comment line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry<'a>(&'a [u8]);
+
+impl<'a> Entry<'a> {
+    /// The entry exactly as compared.
+    pub fn bytes(&self) -> &'a [u8] {
+        self.0
+    }
+
+    /// A path entry (starts with `/`) is compared with full paths; any other
+    /// entry with the last path component.
+    pub fn is_path(&self) -> bool {
+        self.0.first() == Some(&b'/')
+    }
+
+    /// Whether some program could ever match this entry. A name entry holding
+    /// `/` cannot equal a last path component, and a path entry ending in `/`
+    /// names a directory.
+    pub fn can_match(&self) -> bool {
+        if self.is_path() {
+            self.0.last() != Some(&b'/')
+        } else {
+            !self.0.contains(&b'/')
+        }
+    }
+
+    /// Which of the program's names this entry equals, if any. Execfn is
+    /// preferred when both match, since it is the name the user typed.
+    pub fn matches(&self, identity: &Identity<'_>) -> Option<NameSource> {
+        let entry = self.0;
+        if self.is_path() {
+            if identity.execfn == entry {
+                Some(NameSource::ExecfnPath)
+            } else if identity.exe == entry {
+                Some(NameSource::ExePath)
+            } else {
+                None
+            }
+        } else if crate::basename(identity.execfn) == entry {
+            Some(NameSource::ExecfnName)
+        } else if crate::basename(identity.exe) == entry {
+            Some(NameSource::ExeName)
+        } else {
+            None
+        }
+    }
+}
+
+/// Classifies one line; `raw` must not contain the terminating `\n`.
+pub fn classify_line(raw: &[u8]) -> Line<'_> {
+    let trimmed = trim(raw);
+    match trimmed.first() {
+        None => Line::Blank,
+        Some(b'#' | b';') => Line::Comment,
+        Some(_) => Line::Entry(Entry(trimmed)),
+    }
+}
+
+pub(crate) fn trim(raw: &[u8]) -> &[u8] {
+    let start = raw.iter().position(|&b| !is_blank(b)).unwrap_or(raw.len());
+    let end = raw
+        .iter()
+        .rposition(|&b| !is_blank(b))
+        .map_or(start, |last| last + 1);
+    raw.get(start..end).unwrap_or(&[])
+}
+
+/// The lines of a whole file with their 1-based numbers, `\n` removed. A
+/// final line without `\n` is still a line; an empty file has none.
+pub fn lines(file: &[u8]) -> impl Iterator<Item = (u64, &[u8])> {
+    let body = file.strip_suffix(b"\n").unwrap_or(file);
+    let mut parts = (!file.is_empty()).then(|| body.split(|&b| b == b'\n'));
+    let mut number = 0u64;
+    core::iter::from_fn(move || {
+        let line = parts.as_mut()?.next()?;
+        number += 1;
+        Some((number, line))
+    })
+}
