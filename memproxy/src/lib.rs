@@ -1,2 +1,78 @@
+//! libmemproxy.so: routes every allocation of an excluded program to glibc's
+//! allocator and every other program's to the custom allocator preloaded
+//! after it.
+//!
+//! This library is loaded into every process on a host, so it has no
+//! `std`, no allocation, no thread-local state, no locks and no unwinding.
+//! The layout follows that discipline:
+//!
+//! - [`abi`]: the exported C and C++ symbols, each a thin forward;
+//! - [`route`]: the once-per-process decision and the table of slots;
+//! - [`allocators`]: allocator APIs and the functions built from their
+//!   primitives;
+//! - [`cxx`]: the C++ runtime's `operator new` for the out-of-memory path;
+//! - [`exe`] and [`exclusion`]: which program this is, and whether the config
+//!   names it (the parsing itself is the `memproxy-config` crate);
+//! - [`bootstrap`]: the static region that serves allocations during the
+//!   decision;
+//! - [`diag`]: the `MEMPROXY_DEBUG` line;
+//! - [`sys`] and [`loader`]: raw system calls and the loader's data, the only
+//!   modules that touch memory they do not own.
+
 #![no_std]
-#[panic_handler] fn panic(_: &core::panic::PanicInfo) -> ! { unsafe { libc::abort() } }
+
+pub mod abi;
+mod allocators;
+mod bootstrap;
+mod cxx;
+mod diag;
+mod exclusion;
+mod exe;
+mod loader;
+mod route;
+mod sys;
+
+/// Decides at load time if no allocation has done so already, so that the
+/// `MEMPROXY_DEBUG` line appears even in programs that never allocate.
+extern "C" fn on_load() {
+    route::enter();
+}
+
+#[used]
+#[unsafe(link_section = ".init_array")]
+static ON_LOAD: extern "C" fn() = on_load;
+
+/// A panic is a bug; inside a host's every process the only safe response
+/// is to stop at once, without unwinding or printing.
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+    // SAFETY: abort is always safe to call.
+    unsafe { libc::abort() }
+}
+
+// `core` ships precompiled for `panic = "unwind"`, so without LTO its unwind
+// tables reference `rust_eh_personality`; ld.so would refuse to load the
+// library with that symbol undefined. This definition is hidden (never
+// exported) and answers `_URC_CONTINUE_UNWIND`, so that if a foreign exception
+// ever crossed one of our frames, the frame would be transparent to it.
+#[cfg(target_arch = "x86_64")]
+core::arch::global_asm!(
+    ".globl rust_eh_personality",
+    ".hidden rust_eh_personality",
+    ".type rust_eh_personality, @function",
+    "rust_eh_personality:",
+    "    mov eax, 8",
+    "    ret",
+    ".size rust_eh_personality, . - rust_eh_personality",
+);
+
+#[cfg(target_arch = "aarch64")]
+core::arch::global_asm!(
+    ".globl rust_eh_personality",
+    ".hidden rust_eh_personality",
+    ".type rust_eh_personality, %function",
+    "rust_eh_personality:",
+    "    mov w0, #8",
+    "    ret",
+    ".size rust_eh_personality, . - rust_eh_personality",
+);

@@ -111,14 +111,22 @@ pub fn find_first_match<R: ReadBytes>(
                 source,
             }));
         }
-        buf.copy_within(start..filled, 0);
-        filled -= start;
+        filled = move_to_front(buf, start, filled);
         if partial == Partial::Skip {
             filled = 0;
         } else if filled == buf.len() {
             (partial, filled) = make_room(buf, partial, longest);
         }
     }
+}
+
+/// Moves `buf[start..end]` to the front and returns its length.
+fn move_to_front(buf: &mut [u8], start: usize, end: usize) -> usize {
+    if start > end || end > buf.len() {
+        return 0;
+    }
+    buf.copy_within(start..end, 0);
+    end - start
 }
 
 /// The buffer holds nothing but the start of one line and is full. Drops what
@@ -128,8 +136,7 @@ fn make_room(buf: &mut [u8], partial: Partial, longest: usize) -> (Partial, usiz
     let filled = buf.len();
     let leading = buf.iter().position(|&b| !is_blank(b)).unwrap_or(filled);
     if leading > 0 {
-        buf.copy_within(leading..filled, 0);
-        return (partial, filled - leading);
+        return (partial, move_to_front(buf, leading, filled));
     }
     let content = trim(buf).len();
     let too_long = match partial {

@@ -1,0 +1,182 @@
+//! Every symbol memproxy exports, and nothing else.
+//!
+//! Each function forwards through the route's slot: once the route is
+//! decided, `malloc` compiles to `mov slot(%rip), %rax; jmp *%rax`. The few
+//! that do more do what C, POSIX or C++ require of every route, whatever the
+//! allocator behind it does:
+//! - `calloc` and `reallocarray` fail with `ENOMEM` on size overflow (some
+//!   allocators return NULL without setting `errno`);
+//! - `posix_memalign` rejects a bad alignment with `EINVAL`, leaving
+//!   `*memptr` untouched;
+//! - `operator new` honours the new-handler and throws `std::bad_alloc` (see
+//!   [`crate::cxx`]); the nothrow forms return NULL.
+//!
+//! The symbols are unversioned, so they interpose glibc's `malloc@GLIBC_2.2.5`
+//! and the C++ runtime's operators for every object in the process.
+
+#![allow(non_snake_case, clippy::missing_safety_doc)]
+
+use core::ffi::{c_int, c_void};
+
+use crate::cxx;
+use crate::route::SLOTS;
+use crate::sys;
+
+// SAFETY (every function below): the caller upholds the C or C++ contract
+// of the function it calls; each forwards its arguments unchanged to the
+// route's implementation of the same contract.
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
+    unsafe { SLOTS.malloc()(size) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn free(block: *mut c_void) {
+    unsafe { SLOTS.free()(block) }
+}
+
+/// Removed from glibc's API in 2.26 but still called by old binaries.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cfree(block: *mut c_void) {
+    unsafe { SLOTS.free()(block) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn calloc(count: usize, size: usize) -> *mut c_void {
+    if count.checked_mul(size).is_none() {
+        return no_memory();
+    }
+    unsafe { SLOTS.calloc()(count, size) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn realloc(block: *mut c_void, size: usize) -> *mut c_void {
+    unsafe { SLOTS.realloc()(block, size) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reallocarray(
+    block: *mut c_void,
+    count: usize,
+    size: usize,
+) -> *mut c_void {
+    match count.checked_mul(size) {
+        Some(bytes) => unsafe { SLOTS.realloc()(block, bytes) },
+        None => no_memory(),
+    }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn memalign(align: usize, size: usize) -> *mut c_void {
+    unsafe { SLOTS.memalign()(align, size) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn aligned_alloc(align: usize, size: usize) -> *mut c_void {
+    unsafe { SLOTS.aligned_alloc()(align, size) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -> c_int {
+    if !align.is_power_of_two() || !align.is_multiple_of(core::mem::size_of::<*mut c_void>()) {
+        return libc::EINVAL;
+    }
+    unsafe { SLOTS.posix_memalign()(out, align, size) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn valloc(size: usize) -> *mut c_void {
+    unsafe { SLOTS.valloc()(size) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pvalloc(size: usize) -> *mut c_void {
+    unsafe { SLOTS.pvalloc()(size) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn malloc_usable_size(block: *mut c_void) -> usize {
+    unsafe { SLOTS.usable_size()(block) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn malloc_trim(pad: usize) -> c_int {
+    unsafe { SLOTS.trim()(pad) }
+}
+
+fn no_memory() -> *mut c_void {
+    sys::set_errno(libc::ENOMEM);
+    core::ptr::null_mut()
+}
+
+/// The C++ operators. `operator new` tries the route first; on failure it
+/// tail-calls the C++ runtime's own operator, which runs the new-handler loop
+/// and throws (or returns NULL for nothrow).
+macro_rules! operator_new {
+    ($($symbol:ident($($arg:ident: $type:ty),*) => $allocate:expr, $runtime:expr;)*) => {$(
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn $symbol($($arg: $type),*) -> *mut c_void {
+            let block = unsafe { $allocate };
+            if !block.is_null() {
+                return block;
+            }
+            unsafe { $runtime.get()($($arg),*) }
+        }
+    )*};
+}
+
+operator_new! {
+    _Znwm(size: usize) => SLOTS.malloc()(size), cxx::NEW;
+    _Znam(size: usize) => SLOTS.malloc()(size), cxx::NEW_ARRAY;
+    _ZnwmRKSt9nothrow_t(size: usize, tag: *const c_void) => SLOTS.malloc()(size), cxx::NEW_NOTHROW;
+    _ZnamRKSt9nothrow_t(size: usize, tag: *const c_void) => SLOTS.malloc()(size), cxx::NEW_ARRAY_NOTHROW;
+    _ZnwmSt11align_val_t(size: usize, align: usize) => SLOTS.memalign()(align, size), cxx::NEW_ALIGNED;
+    _ZnamSt11align_val_t(size: usize, align: usize) => SLOTS.memalign()(align, size), cxx::NEW_ARRAY_ALIGNED;
+    _ZnwmSt11align_val_tRKSt9nothrow_t(size: usize, align: usize, tag: *const c_void) =>
+        SLOTS.memalign()(align, size), cxx::NEW_ALIGNED_NOTHROW;
+    _ZnamSt11align_val_tRKSt9nothrow_t(size: usize, align: usize, tag: *const c_void) =>
+        SLOTS.memalign()(align, size), cxx::NEW_ARRAY_ALIGNED_NOTHROW;
+}
+
+/// Every `operator delete` is the route's `free`: the size and alignment
+/// arguments are hints no allocator needs for correctness.
+macro_rules! operator_delete {
+    ($($symbol:ident($($extra:ident: $type:ty),*);)*) => {$(
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn $symbol(block: *mut c_void, $(_: $type),*) {
+            unsafe { SLOTS.free()(block) }
+        }
+    )*};
+}
+
+operator_delete! {
+    _ZdlPv();
+    _ZdaPv();
+    _ZdlPvm(size: usize);
+    _ZdaPvm(size: usize);
+    _ZdlPvRKSt9nothrow_t(tag: *const c_void);
+    _ZdaPvRKSt9nothrow_t(tag: *const c_void);
+    _ZdlPvSt11align_val_t(align: usize);
+    _ZdaPvSt11align_val_t(align: usize);
+    _ZdlPvmSt11align_val_t(size: usize, align: usize);
+    _ZdaPvmSt11align_val_t(size: usize, align: usize);
+    _ZdlPvSt11align_val_tRKSt9nothrow_t(align: usize, tag: *const c_void);
+    _ZdaPvSt11align_val_tRKSt9nothrow_t(align: usize, tag: *const c_void);
+}
+
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "\0");
+
+/// Lets a second memproxy in the same process recognise the first, and tools
+/// tell which build is loaded.
+#[unsafe(no_mangle)]
+#[allow(non_upper_case_globals)]
+pub static memproxy_version: [u8; VERSION.len()] = {
+    let mut bytes = [0u8; VERSION.len()];
+    let mut index = 0;
+    while index < bytes.len() {
+        bytes[index] = VERSION.as_bytes()[index];
+        index += 1;
+    }
+    bytes
+};

@@ -1,0 +1,122 @@
+//! The C++ runtime's own `operator new`, for the out-of-memory path.
+//!
+//! memproxy's `operator new` calls the route's `malloc` itself, so the common
+//! case costs what `malloc` costs. When that fails, C++ requires the
+//! new-handler loop and `std::bad_alloc`, which only the C++ runtime can
+//! provide; so the exported function tail-calls the runtime's own operator
+//! (libstdc++'s `new_op.cc` and friends), which retries through the
+//! interposed `malloc`/`aligned_alloc` and throws. No memproxy frame is on the
+//! stack while the exception unwinds.
+//!
+//! The runtime is found lazily, on the first failure: a C program may
+//! `dlopen` a C++ library long after the route was decided. It is the first
+//! loaded object, other than memproxy, that defines the operator without
+//! defining `malloc` (allocators export both, and are skipped).
+
+use core::ffi::c_void;
+use core::ops::ControlFlow;
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::loader;
+
+pub type NewFn = unsafe extern "C" fn(usize) -> *mut c_void;
+pub type NewNothrowFn = unsafe extern "C" fn(usize, *const c_void) -> *mut c_void;
+pub type NewAlignedFn = unsafe extern "C" fn(usize, usize) -> *mut c_void;
+pub type NewAlignedNothrowFn = unsafe extern "C" fn(usize, usize, *const c_void) -> *mut c_void;
+
+/// One operator of the C++ runtime, of C signature `F`, resolved on first
+/// use.
+pub struct RuntimeOperator<F> {
+    name: &'static [u8],
+    /// 0 until resolved; [`NOT_LOADED`] when no runtime defines it.
+    address: AtomicUsize,
+    /// Used when no C++ runtime defines the operator.
+    fallback: F,
+}
+
+const NOT_LOADED: usize = 1;
+
+impl<F: Copy> RuntimeOperator<F> {
+    const fn new(name: &'static [u8], fallback: F) -> Self {
+        RuntimeOperator {
+            name,
+            address: AtomicUsize::new(0),
+            fallback,
+        }
+    }
+
+    /// The runtime's operator, or the fallback.
+    pub fn get(&self) -> F {
+        let mut address = self.address.load(Ordering::Acquire);
+        if address == 0 {
+            address = find_in_runtime(self.name).unwrap_or(NOT_LOADED);
+            self.address.store(address, Ordering::Release);
+        }
+        if address == NOT_LOADED {
+            return self.fallback;
+        }
+        // SAFETY: `F` is the C signature of the operator named `name` (the
+        // statics below pair them), and `address` is its definition.
+        unsafe { core::mem::transmute_copy::<usize, F>(&address) }
+    }
+}
+
+fn find_in_runtime(name: &[u8]) -> Option<usize> {
+    let mut found = None;
+    loader::for_each_object(|object| {
+        if crate::route::is_memproxy(object) || object.defines(b"malloc") {
+            return ControlFlow::Continue(());
+        }
+        found = object.lookup(name);
+        if found.is_some() {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    });
+    found
+}
+
+/// No C++ runtime is loaded, yet a throwing operator new failed: it can
+/// neither return NULL nor throw. This is what the runtime itself does when
+/// it cannot throw.
+unsafe extern "C" fn abort_new(_size: usize) -> *mut c_void {
+    // SAFETY: abort is always safe.
+    unsafe { libc::abort() }
+}
+
+unsafe extern "C" fn abort_new_aligned(_size: usize, _align: usize) -> *mut c_void {
+    // SAFETY: abort is always safe.
+    unsafe { libc::abort() }
+}
+
+unsafe extern "C" fn null_new_nothrow(_size: usize, _tag: *const c_void) -> *mut c_void {
+    core::ptr::null_mut()
+}
+
+unsafe extern "C" fn null_new_aligned_nothrow(
+    _size: usize,
+    _align: usize,
+    _tag: *const c_void,
+) -> *mut c_void {
+    core::ptr::null_mut()
+}
+
+pub static NEW: RuntimeOperator<NewFn> = RuntimeOperator::new(b"_Znwm", abort_new);
+pub static NEW_ARRAY: RuntimeOperator<NewFn> = RuntimeOperator::new(b"_Znam", abort_new);
+pub static NEW_NOTHROW: RuntimeOperator<NewNothrowFn> =
+    RuntimeOperator::new(b"_ZnwmRKSt9nothrow_t", null_new_nothrow);
+pub static NEW_ARRAY_NOTHROW: RuntimeOperator<NewNothrowFn> =
+    RuntimeOperator::new(b"_ZnamRKSt9nothrow_t", null_new_nothrow);
+pub static NEW_ALIGNED: RuntimeOperator<NewAlignedFn> =
+    RuntimeOperator::new(b"_ZnwmSt11align_val_t", abort_new_aligned);
+pub static NEW_ARRAY_ALIGNED: RuntimeOperator<NewAlignedFn> =
+    RuntimeOperator::new(b"_ZnamSt11align_val_t", abort_new_aligned);
+pub static NEW_ALIGNED_NOTHROW: RuntimeOperator<NewAlignedNothrowFn> = RuntimeOperator::new(
+    b"_ZnwmSt11align_val_tRKSt9nothrow_t",
+    null_new_aligned_nothrow,
+);
+pub static NEW_ARRAY_ALIGNED_NOTHROW: RuntimeOperator<NewAlignedNothrowFn> = RuntimeOperator::new(
+    b"_ZnamSt11align_val_tRKSt9nothrow_t",
+    null_new_aligned_nothrow,
+);

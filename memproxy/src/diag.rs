@@ -1,0 +1,124 @@
+//! The one line `MEMPROXY_DEBUG=1` prints when the route is decided.
+//!
+//! Formatted into a fixed buffer: printing must not allocate, since this runs
+//! inside the first `malloc`. Names are quoted, with control bytes, quotes
+//! and backslashes escaped, so the line stays one line whatever a file name
+//! holds.
+
+use crate::exclusion::Verdict;
+use crate::route::{Decision, Reason};
+use crate::sys;
+
+struct Line<'b> {
+    buf: &'b mut [u8],
+    length: usize,
+}
+
+impl Line<'_> {
+    fn raw(&mut self, bytes: &[u8]) -> &mut Self {
+        for &byte in bytes {
+            if let Some(slot) = self.buf.get_mut(self.length) {
+                *slot = byte;
+                self.length += 1;
+            }
+        }
+        self
+    }
+
+    fn quoted(&mut self, bytes: &[u8]) -> &mut Self {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        self.raw(b"\"");
+        for &byte in bytes {
+            match byte {
+                b'"' | b'\\' => self.raw(&[b'\\', byte]),
+                0..0x20 | 0x7f => self.raw(&[
+                    b'\\',
+                    b'x',
+                    HEX[(byte >> 4) as usize],
+                    HEX[(byte & 0xf) as usize],
+                ]),
+                _ => self.raw(&[byte]),
+            };
+        }
+        self.raw(b"\"")
+    }
+
+    fn number(&mut self, mut value: u64) -> &mut Self {
+        let mut digits = [0u8; 20];
+        let mut start = digits.len();
+        loop {
+            start -= 1;
+            digits[start] = b'0' + (value % 10) as u8;
+            value /= 10;
+            if value == 0 {
+                break;
+            }
+        }
+        self.raw(&digits[start..])
+    }
+
+    fn finish(&mut self) -> &[u8] {
+        const ELLIPSIS: &[u8] = b"...\n";
+        if self.length >= self.buf.len() {
+            let keep = self.buf.len().saturating_sub(ELLIPSIS.len());
+            self.length = keep;
+            self.raw(ELLIPSIS);
+        } else {
+            self.raw(b"\n");
+        }
+        self.buf.get(..self.length).unwrap_or(&[])
+    }
+}
+
+/// Writes the decision to standard error.
+pub fn report(decision: &Decision<'_>, buf: &mut [u8]) {
+    let mut line = Line { buf, length: 0 };
+    line.raw(b"memproxy[")
+        .number(sys::process_id() as u64)
+        .raw(b"]: route=");
+    line.raw(if decision.glibc { b"glibc" } else { b"custom" });
+    line.raw(b" reason=");
+    match decision.reason {
+        Reason::Excluded => line.raw(b"excluded"),
+        Reason::NotExcluded => line.raw(b"not-excluded"),
+        Reason::NoCustomAllocator => line.raw(b"no-custom-allocator"),
+        Reason::NotFirst { first } => line.raw(b"not-first first=").quoted(first),
+        Reason::AllocatorUnusable { path } => {
+            line.raw(b"allocator-unusable unusable=").quoted(path)
+        }
+    };
+    line.raw(b" allocator=").quoted(decision.allocator_path);
+    line.raw(b" api=").quoted(decision.family.as_bytes());
+    let mut filled = decision.filled.names().peekable();
+    if filled.peek().is_some() {
+        line.raw(b" filled=");
+        for (index, name) in filled.enumerate() {
+            line.raw(if index == 0 { b"" } else { b"," })
+                .raw(name.as_bytes());
+        }
+    }
+    line.raw(b" execfn=").quoted(decision.identity.execfn);
+    line.raw(b" exe=").quoted(decision.identity.exe);
+    line.raw(b" config=").quoted(decision.config_path);
+    line.raw(b" match=");
+    match decision.verdict {
+        Verdict::NotRead => line.raw(b"not-read"),
+        Verdict::Missing => line.raw(b"none config-missing"),
+        Verdict::NotRegular(kind) => line
+            .raw(b"none config-not-regular=")
+            .quoted(kind.label().as_bytes()),
+        Verdict::Unreadable(errno) => line
+            .raw(b"none config-unreadable errno=")
+            .number(errno as u64),
+        Verdict::NoMatch => line.raw(b"none"),
+        Verdict::Excluded(found) => line
+            .raw(b"line ")
+            .number(found.line)
+            .raw(b" source=")
+            .quoted(found.source.label().as_bytes()),
+    };
+    if let Some(first_copy) = decision.duplicate_of {
+        line.raw(b" duplicate-of=").quoted(first_copy);
+    }
+    sys::write_stderr(line.finish());
+}

@@ -1,0 +1,359 @@
+//! The objects ld.so has loaded, and symbol lookup inside one of them.
+//!
+//! memproxy must find, say, jemalloc's own `malloc` or glibc's own `free`
+//! without calling `dlsym`: `dlsym` allocates (recording a dependency, or
+//! formatting an error for a missing name) and this code runs inside the first
+//! allocation. So symbols are looked up directly in each object's dynamic
+//! symbol table through its GNU or SysV hash table, which is exactly what a
+//! handle-scoped `dlsym` does, minus the allocation.
+//!
+//! # Safety
+//! The unsafe code here reads program headers, dynamic sections and symbol
+//! tables that ld.so has mapped and relocated. They stay valid while the
+//! object is loaded; objects present at start-up are never unloaded, and a
+//! lookup never outlives the `dl_iterate_phdr` callback that found the
+//! object.
+
+use core::ffi::{CStr, c_int, c_void};
+use core::ops::ControlFlow;
+
+/// One loaded ELF object, valid during a [`for_each_object`] callback.
+pub struct Object<'a> {
+    /// Where the object was loaded (0 for a non-PIE executable).
+    base: usize,
+    /// The path ld.so loaded it from; empty for the main program.
+    pub path: &'a [u8],
+    /// `DT_SONAME`, or empty.
+    pub soname: &'a [u8],
+    segments: &'a [libc::Elf64_Phdr],
+    symbols: Option<SymbolTable>,
+}
+
+impl Object<'_> {
+    /// The address of the function or object `name` defines, at its default
+    /// version, or `None` when it only references it (or lacks it).
+    pub fn lookup(&self, name: &[u8]) -> Option<usize> {
+        self.symbols.as_ref()?.lookup(self.base, name)
+    }
+
+    pub fn defines(&self, name: &[u8]) -> bool {
+        self.lookup(name).is_some()
+    }
+
+    /// Whether `address` lies in one of this object's loaded segments.
+    pub fn contains(&self, address: usize) -> bool {
+        self.segments.iter().any(|segment| {
+            let start = self.base.wrapping_add(segment.p_vaddr as usize);
+            segment.p_type == libc::PT_LOAD
+                && address >= start
+                && address - start < segment.p_memsz as usize
+        })
+    }
+
+    /// A stable identity for the object while it is loaded.
+    pub fn base(&self) -> usize {
+        self.base
+    }
+}
+
+/// Calls `visit` for each loaded object in load order: the program, then
+/// preloaded objects, then their dependencies, then `dlopen`ed ones. This is
+/// also the order in which ld.so resolves a symbol for the global scope.
+pub fn for_each_object<F>(mut visit: F)
+where
+    F: FnMut(&Object<'_>) -> ControlFlow<()>,
+{
+    unsafe extern "C" fn trampoline<F>(
+        info: *mut libc::dl_phdr_info,
+        _size: usize,
+        data: *mut c_void,
+    ) -> c_int
+    where
+        F: FnMut(&Object<'_>) -> ControlFlow<()>,
+    {
+        // SAFETY: `data` is the `&mut F` passed below, and `info` is valid for
+        // the duration of this callback (dl_iterate_phdr's contract).
+        let (visit, info) = unsafe { (&mut *(data as *mut F), &*info) };
+        // SAFETY: as documented on the module.
+        let object = unsafe { Object::from_info(info) };
+        match visit(&object) {
+            ControlFlow::Continue(()) => 0,
+            ControlFlow::Break(()) => 1,
+        }
+    }
+    // SAFETY: the callback only borrows `visit` for the duration of the call.
+    unsafe { libc::dl_iterate_phdr(Some(trampoline::<F>), &raw mut visit as *mut c_void) };
+}
+
+impl Object<'_> {
+    /// # Safety
+    /// `info` must describe an object ld.so has mapped.
+    unsafe fn from_info(info: &libc::dl_phdr_info) -> Object<'_> {
+        let base = info.dlpi_addr as usize;
+        let segments: &[libc::Elf64_Phdr] = if info.dlpi_phdr.is_null() {
+            &[]
+        } else {
+            // SAFETY: ld.so provides `dlpi_phnum` headers at `dlpi_phdr`.
+            unsafe { core::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum as usize) }
+        };
+        let path = if info.dlpi_name.is_null() {
+            &[][..]
+        } else {
+            // SAFETY: a NUL-terminated name owned by the link map.
+            unsafe { CStr::from_ptr(info.dlpi_name) }.to_bytes()
+        };
+        let dynamic = segments
+            .iter()
+            .find(|segment| segment.p_type == libc::PT_DYNAMIC)
+            .map(|segment| base.wrapping_add(segment.p_vaddr as usize) as *const Dyn);
+        // SAFETY: PT_DYNAMIC points at the mapped dynamic section.
+        let symbols = dynamic.and_then(|dynamic| unsafe { SymbolTable::parse(base, dynamic) });
+        let soname = match &symbols {
+            // SAFETY: DT_SONAME is an offset into the string table.
+            Some(table) => table
+                .soname
+                .and_then(|offset| unsafe { table.string(offset) })
+                .unwrap_or(&[]),
+            None => &[],
+        };
+        Object {
+            base,
+            path,
+            soname,
+            segments,
+            symbols,
+        }
+    }
+}
+
+/// `Elf64_Dyn`, which the libc crate does not define.
+#[repr(C)]
+struct Dyn {
+    d_tag: i64,
+    d_un: u64,
+}
+
+// Tags and symbol kinds from the ELF gABI and the GNU extensions.
+const DT_NULL: i64 = 0;
+const DT_HASH: i64 = 4;
+const DT_STRTAB: i64 = 5;
+const DT_SYMTAB: i64 = 6;
+const DT_STRSZ: i64 = 10;
+const DT_SONAME: i64 = 14;
+const DT_GNU_HASH: i64 = 0x6fff_fef5;
+const DT_VERSYM: i64 = 0x6fff_fff0;
+const STT_NOTYPE: u8 = 0;
+const STT_OBJECT: u8 = 1;
+const STT_FUNC: u8 = 2;
+const STT_GNU_IFUNC: u8 = 10;
+const STB_GLOBAL: u8 = 1;
+const STB_WEAK: u8 = 2;
+const SHN_UNDEF: u16 = 0;
+const VERSYM_HIDDEN: u16 = 0x8000;
+const VER_NDX_LOCAL: u16 = 0;
+
+enum Hash {
+    Gnu(*const u32),
+    SysV(*const u32),
+}
+
+struct SymbolTable {
+    symbols: *const libc::Elf64_Sym,
+    strings: *const u8,
+    strings_size: usize,
+    hash: Hash,
+    versions: Option<*const u16>,
+    soname: Option<usize>,
+}
+
+impl SymbolTable {
+    /// # Safety
+    /// `dynamic` must point at a loaded object's `DT_NULL`-terminated dynamic
+    /// section.
+    unsafe fn parse(base: usize, mut dynamic: *const Dyn) -> Option<SymbolTable> {
+        // glibc rewrites address entries of a writable dynamic section to
+        // absolute addresses; read-only ones (the vDSO's) stay relative.
+        let address = |value: u64| {
+            let value = value as usize;
+            if value < base {
+                base.wrapping_add(value)
+            } else {
+                value
+            }
+        };
+        let (
+            mut symbols,
+            mut strings,
+            mut strings_size,
+            mut gnu,
+            mut sysv,
+            mut versions,
+            mut soname,
+        ) = (None, None, 0usize, None, None, None, None);
+        loop {
+            // SAFETY: the section is terminated by DT_NULL, checked below.
+            let entry = unsafe { &*dynamic };
+            let value = entry.d_un;
+            match entry.d_tag {
+                DT_NULL => break,
+                DT_SYMTAB => symbols = Some(address(value) as *const libc::Elf64_Sym),
+                DT_STRTAB => strings = Some(address(value) as *const u8),
+                DT_STRSZ => strings_size = value as usize,
+                DT_HASH => sysv = Some(address(value) as *const u32),
+                DT_GNU_HASH => gnu = Some(address(value) as *const u32),
+                DT_VERSYM => versions = Some(address(value) as *const u16),
+                DT_SONAME => soname = Some(value as usize),
+                _ => {}
+            }
+            // SAFETY: not past DT_NULL yet.
+            dynamic = unsafe { dynamic.add(1) };
+        }
+        let hash = match (gnu, sysv) {
+            (Some(table), _) => Hash::Gnu(table),
+            (None, Some(table)) => Hash::SysV(table),
+            (None, None) => return None,
+        };
+        Some(SymbolTable {
+            symbols: symbols?,
+            strings: strings?,
+            strings_size,
+            hash,
+            versions,
+            soname,
+        })
+    }
+
+    /// # Safety
+    /// `offset` must come from this object's dynamic section or symbols, and
+    /// the result must not outlive the object (see the module docs).
+    unsafe fn string<'a>(&self, offset: usize) -> Option<&'a [u8]> {
+        if offset >= self.strings_size {
+            return None;
+        }
+        // SAFETY: within DT_STRSZ; strings are NUL-terminated inside it.
+        let bytes = unsafe {
+            core::slice::from_raw_parts(self.strings.add(offset), self.strings_size - offset)
+        };
+        let end = bytes.iter().position(|&b| b == 0)?;
+        bytes.get(..end)
+    }
+
+    fn lookup(&self, base: usize, name: &[u8]) -> Option<usize> {
+        // SAFETY: indices come from the object's own hash table, which ld.so
+        // itself relies on; reads stay within the tables it describes.
+        let index = unsafe {
+            match self.hash {
+                Hash::Gnu(table) => self.gnu_lookup(table, name),
+                Hash::SysV(table) => self.sysv_lookup(table, name),
+            }
+        }?;
+        // SAFETY: `index` is a valid symbol index (see above).
+        let symbol = unsafe { &*self.symbols.add(index) };
+        let address = base.wrapping_add(symbol.st_value as usize);
+        if symbol.st_info & 0xf == STT_GNU_IFUNC {
+            // SAFETY: an IFUNC symbol's value is its resolver, which ld.so
+            // would call the same way for a relocation.
+            let resolver: unsafe extern "C" fn(u64) -> usize =
+                unsafe { core::mem::transmute(address) };
+            let hwcap = crate::sys::aux_value(libc::AT_HWCAP) as u64;
+            return Some(unsafe { resolver(hwcap) });
+        }
+        Some(address)
+    }
+
+    /// Whether symbol `index` is a definition of `name` at its default version.
+    ///
+    /// # Safety
+    /// `index` must be a valid symbol index.
+    unsafe fn is_definition(&self, index: usize, name: &[u8]) -> bool {
+        // SAFETY: caller's contract.
+        let symbol = unsafe { &*self.symbols.add(index) };
+        let kind = symbol.st_info & 0xf;
+        let binding = symbol.st_info >> 4;
+        let callable = matches!(kind, STT_FUNC | STT_NOTYPE | STT_OBJECT | STT_GNU_IFUNC);
+        let exported = matches!(binding, STB_GLOBAL | STB_WEAK);
+        if symbol.st_shndx == SHN_UNDEF || symbol.st_value == 0 || !callable || !exported {
+            return false;
+        }
+        if let Some(versions) = self.versions {
+            // SAFETY: DT_VERSYM has one entry per symbol.
+            let version = unsafe { *versions.add(index) };
+            if version & VERSYM_HIDDEN != 0 || version == VER_NDX_LOCAL {
+                return false;
+            }
+        }
+        // SAFETY: st_name is an offset into this object's string table.
+        let symbol_name = unsafe { self.string(symbol.st_name as usize) };
+        symbol_name == Some(name)
+    }
+
+    /// # Safety
+    /// `table` must be this object's DT_GNU_HASH section.
+    unsafe fn gnu_lookup(&self, table: *const u32, name: &[u8]) -> Option<usize> {
+        let hash = name
+            .iter()
+            .fold(5381u32, |h, &b| h.wrapping_mul(33).wrapping_add(b as u32));
+        // SAFETY: the GNU hash layout: header, bloom words, buckets, chains.
+        unsafe {
+            let (buckets_count, first_symbol, bloom_count, bloom_shift) = (
+                *table,
+                *table.add(1) as usize,
+                *table.add(2) as usize,
+                *table.add(3),
+            );
+            if buckets_count == 0 || bloom_count == 0 {
+                return None;
+            }
+            let bloom = table.add(4) as *const u64;
+            let word = *bloom.add((hash as usize / 64) % bloom_count);
+            let mask = (1u64 << (hash % 64)) | (1u64 << ((hash >> (bloom_shift % 32)) % 64));
+            if word & mask != mask {
+                return None;
+            }
+            let buckets = bloom.add(bloom_count) as *const u32;
+            let chains = buckets.add(buckets_count as usize);
+            let mut index = *buckets.add((hash % buckets_count) as usize) as usize;
+            if index < first_symbol {
+                return None;
+            }
+            loop {
+                let chain_hash = *chains.add(index - first_symbol);
+                if chain_hash | 1 == hash | 1 && self.is_definition(index, name) {
+                    return Some(index);
+                }
+                if chain_hash & 1 != 0 {
+                    return None;
+                }
+                index += 1;
+            }
+        }
+    }
+
+    /// # Safety
+    /// `table` must be this object's DT_HASH section.
+    unsafe fn sysv_lookup(&self, table: *const u32, name: &[u8]) -> Option<usize> {
+        let hash = name.iter().fold(0u32, |h, &b| {
+            let h = (h << 4).wrapping_add(b as u32);
+            (h ^ ((h & 0xf000_0000) >> 24)) & 0x0fff_ffff
+        });
+        // SAFETY: the SysV hash layout: nbucket, nchain, buckets, chains.
+        unsafe {
+            let (buckets_count, chains_count) = (*table as usize, *table.add(1) as usize);
+            if buckets_count == 0 {
+                return None;
+            }
+            let buckets = table.add(2);
+            let chains = buckets.add(buckets_count);
+            let mut index = *buckets.add(hash as usize % buckets_count) as usize;
+            let mut steps = 0;
+            while index != 0 && index < chains_count && steps < chains_count {
+                if self.is_definition(index, name) {
+                    return Some(index);
+                }
+                index = *chains.add(index) as usize;
+                steps += 1;
+            }
+            None
+        }
+    }
+}

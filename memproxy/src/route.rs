@@ -1,0 +1,670 @@
+//! The once-per-process decision, and the table every exported function
+//! forwards through.
+//!
+//! # The state machine
+//!
+//! ```text
+//! UNDECIDED ──first call or constructor──▶ DECIDING(pid) ──publish──▶ DECIDED
+//!                                              ▲   │
+//!                 a forked child finds the     └───┘
+//!                 decider gone and takes over
+//! ```
+//!
+//! Before `DECIDED`, every slot of [`SLOTS`] holds a stub. The first stub (or
+//! the constructor, whichever runs first) to move the state from `UNDECIDED`
+//! becomes the decider. It walks the loaded objects, reads the program's
+//! names and the exclusion list, and builds the route's [`Table`]. Any
+//! allocation made meanwhile, by the decider re-entering or by another
+//! thread, is served from the [`bootstrap`] region: nobody ever waits for the
+//! decider, which may itself be waiting for a loader lock that another
+//! allocating thread holds.
+//!
+//! Publishing writes the table to [`PENDING`], closes the bootstrap region,
+//! writes it to [`SLOTS`], then sets `DECIDED`. A stub refused by the closed
+//! region uses `PENDING`, so no thread spins on the decider at any point.
+//! After that, each exported function is one load and one indirect jump; the
+//! slots never change again.
+//!
+//! The state holds no lock: a fork at any moment leaves the child either
+//! `DECIDED` with the parent's table, or `DECIDING` under the parent's pid,
+//! which the child detects and redoes.
+
+use core::cell::UnsafeCell;
+use core::ffi::{CStr, c_int, c_void};
+use core::ops::ControlFlow;
+use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+
+use memproxy_config::Identity;
+
+use crate::allocators::{self, Family, Filled, Table};
+use crate::bootstrap::{self, Refusal};
+use crate::exclusion::{self, Verdict};
+use crate::loader::{self, Object};
+use crate::{diag, exe, sys};
+
+macro_rules! slots {
+    ($($name:ident: $signature:ty = $stub:path;)*) => {
+        /// One function pointer per route function.
+        pub struct Slots {
+            $($name: AtomicPtr<()>,)*
+        }
+
+        impl Slots {
+            const fn stubs() -> Slots {
+                Slots { $($name: AtomicPtr::new($stub as *mut ()),)* }
+            }
+
+            $(
+                #[inline(always)]
+                pub fn $name(&self) -> $signature {
+                    let address = self.$name.load(Ordering::Acquire);
+                    // SAFETY: a slot only ever holds a stub or a `Table`
+                    // field of this very signature.
+                    unsafe { core::mem::transmute::<*mut (), $signature>(address) }
+                }
+            )*
+
+            fn publish(&self, table: &Table) {
+                $(self.$name.store(table.$name as *mut (), Ordering::Release);)*
+            }
+        }
+    };
+}
+
+slots! {
+    malloc: allocators::MallocFn = stubs::malloc;
+    free: allocators::FreeFn = stubs::free;
+    calloc: allocators::CallocFn = stubs::calloc;
+    realloc: allocators::ReallocFn = stubs::realloc;
+    memalign: allocators::AlignFn = stubs::memalign;
+    posix_memalign: allocators::PosixMemalignFn = stubs::posix_memalign;
+    aligned_alloc: allocators::AlignFn = stubs::aligned_alloc;
+    valloc: allocators::MallocFn = stubs::valloc;
+    pvalloc: allocators::MallocFn = stubs::pvalloc;
+    usable_size: allocators::UsableSizeFn = stubs::usable_size;
+    trim: allocators::TrimFn = stubs::trim;
+}
+
+/// What every exported function calls.
+pub static SLOTS: Slots = Slots::stubs();
+/// The decided table, with bootstrap-aware `free`/`realloc`, from the moment
+/// the bootstrap region closes; see the module docs.
+static PENDING: Slots = Slots::stubs();
+
+const UNDECIDED: u64 = 0;
+const DECIDED: u64 = 1;
+
+const fn deciding(pid: i32) -> u64 {
+    ((pid as u32 as u64) << 2) | 2
+}
+
+static STATE: AtomicU64 = AtomicU64::new(UNDECIDED);
+
+/// How a stub must serve the call it received.
+pub enum Entry {
+    /// `SLOTS` holds the decided route.
+    Ready,
+    /// A decision is in progress in this process: use the bootstrap region,
+    /// or `PENDING` once it is closed.
+    Deciding,
+}
+
+/// Makes the decision if nobody has, and says how to serve a call.
+pub fn enter() -> Entry {
+    loop {
+        let state = STATE.load(Ordering::Acquire);
+        if state == DECIDED {
+            return Entry::Ready;
+        }
+        let ours = deciding(sys::process_id());
+        if state == ours {
+            return Entry::Deciding;
+        }
+        // UNDECIDED, or DECIDING in a parent whose decider did not survive the
+        // fork that made this process.
+        if STATE
+            .compare_exchange(state, ours, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            decide();
+            return Entry::Ready;
+        }
+    }
+}
+
+/// Memory only the decider uses, kept static because the first `malloc` may
+/// run on a small stack.
+struct Scratch {
+    exe: [u8; 4096],
+    config_path: [u8; 4096],
+    env_value: [u8; 4096],
+    scan: [u8; 16384],
+    line: [u8; 8192],
+}
+
+struct DeciderOnly(UnsafeCell<Scratch>);
+
+// SAFETY: only the thread that moved STATE to DECIDING(pid) touches it; see
+// `decide`.
+unsafe impl Sync for DeciderOnly {}
+
+static SCRATCH: DeciderOnly = DeciderOnly(UnsafeCell::new(Scratch {
+    exe: [0; 4096],
+    config_path: [0; 4096],
+    env_value: [0; 4096],
+    scan: [0; 16384],
+    line: [0; 8192],
+}));
+
+/// Why the route is what it is.
+#[derive(Clone, Copy)]
+pub enum Reason<'a> {
+    /// A config line names the program.
+    Excluded,
+    /// No config line names the program, and a custom allocator is loaded.
+    NotExcluded,
+    /// Only glibc defines `malloc`.
+    NoCustomAllocator,
+    /// Another object defines `malloc` before memproxy, so it serves the
+    /// process whatever memproxy decides; memproxy routes the functions that
+    /// still reach it to that same object.
+    NotFirst { first: &'a [u8] },
+    /// The custom allocator lacks `free`, `realloc` or any aligned
+    /// allocation; glibc serves the process.
+    AllocatorUnusable { path: &'a [u8] },
+}
+
+/// Everything the decision saw, for `MEMPROXY_DEBUG`.
+pub struct Decision<'a> {
+    pub identity: Identity<'a>,
+    pub config_path: &'a [u8],
+    pub verdict: Verdict,
+    pub reason: Reason<'a>,
+    pub glibc: bool,
+    pub allocator_path: &'a [u8],
+    pub family: &'static str,
+    pub filled: Filled,
+    /// Another memproxy copy is loaded earlier and serves this process.
+    pub duplicate_of: Option<&'a [u8]>,
+    table: Table,
+}
+
+fn decide() {
+    let saved_errno = sys::errno();
+    // SAFETY: this thread won the UNDECIDED/stale → DECIDING(pid) exchange in
+    // `enter`, and no other thread of this process can until DECIDED.
+    let scratch = unsafe { &mut *SCRATCH.0.get() };
+    let secure = sys::aux_value(libc::AT_SECURE) != 0;
+    let debug = !secure
+        && sys::start_env(b"MEMPROXY_DEBUG", &mut scratch.env_value).is_some_and(debug_enabled);
+    let config_path = config_path(secure, &mut scratch.env_value, &mut scratch.config_path);
+    let identity = exe::identify(&mut scratch.exe);
+    let decision = choose(identity, config_path, debug, &mut scratch.scan);
+
+    PENDING.publish(&with_bootstrap_checks(decision.table));
+    let table = if bootstrap::close() {
+        with_bootstrap_checks(decision.table)
+    } else {
+        decision.table
+    };
+    SLOTS.publish(&table);
+    STATE.store(DECIDED, Ordering::Release);
+
+    if debug {
+        diag::report(&decision, &mut scratch.line);
+    }
+    sys::set_errno(saved_errno);
+}
+
+fn debug_enabled(value: &[u8]) -> bool {
+    !value.is_empty() && value != b"0"
+}
+
+/// `MEMPROXY_CONF` unless the process is AT_SECURE (setuid, setgid, file
+/// capabilities), where the caller's environment must not choose what a
+/// privileged process reads; otherwise the path fixed at build time.
+fn config_path<'s>(secure: bool, env_value: &mut [u8], out: &'s mut [u8]) -> &'s CStr {
+    const DEFAULT: &CStr = match CStr::from_bytes_with_nul(
+        concat!(env!("MEMPROXY_DEFAULT_CONFIG"), "\0").as_bytes(),
+    ) {
+        Ok(path) => path,
+        Err(_) => panic!("the default config path must not contain NUL"),
+    };
+    let chosen = if secure {
+        None
+    } else {
+        sys::start_env(b"MEMPROXY_CONF", env_value)
+    };
+    let Some(chosen) = chosen.filter(|path| !path.is_empty()) else {
+        return DEFAULT;
+    };
+    let Some((path, rest)) = out.split_at_mut_checked(chosen.len()) else {
+        return DEFAULT;
+    };
+    let Some(nul) = rest.first_mut() else {
+        return DEFAULT;
+    };
+    path.copy_from_slice(chosen);
+    *nul = 0;
+    let with_nul = out.get(..chosen.len() + 1).unwrap_or(&[]);
+    CStr::from_bytes_with_nul(with_nul).unwrap_or(DEFAULT)
+}
+
+/// What the walk over loaded objects found.
+#[derive(Default)]
+struct Survey<'a> {
+    /// The first object defining `malloc`: the one the global scope binds
+    /// `malloc` to.
+    first: Option<Candidate<'a>>,
+    /// glibc.
+    libc: Option<Candidate<'a>>,
+    /// The first object other than memproxy and glibc defining `malloc`.
+    custom: Option<Candidate<'a>>,
+    /// The first object with only a prefixed allocator API.
+    prefixed: Option<(Candidate<'a>, &'static Family)>,
+}
+
+#[derive(Clone, Copy)]
+struct Candidate<'a> {
+    base: usize,
+    path: &'a [u8],
+    role: Role,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Ours,
+    OtherCopy,
+    Libc,
+    Loader,
+    Other,
+}
+
+/// Marks a memproxy object, so that a second copy recognises the first.
+const MARKER: &[u8] = b"memproxy_version";
+
+/// Whether `object` is this library.
+fn is_ours(object: &Object<'_>) -> bool {
+    object.contains(decide as *const () as usize)
+}
+
+/// Whether `object` is this library or another copy of it.
+pub fn is_memproxy(object: &Object<'_>) -> bool {
+    is_ours(object) || object.defines(MARKER)
+}
+
+fn role(object: &Object<'_>) -> Role {
+    if is_ours(object) {
+        Role::Ours
+    } else if object.defines(MARKER) {
+        Role::OtherCopy
+    } else if object.soname == b"libc.so.6" {
+        Role::Libc
+    } else if object.soname.starts_with(b"ld-linux") {
+        Role::Loader
+    } else {
+        Role::Other
+    }
+}
+
+fn survey<'a>() -> Survey<'a> {
+    let mut found = Survey::default();
+    loader::for_each_object(|object| {
+        let role = role(object);
+        // SAFETY of the lifetime: link-map paths of objects loaded at start-up
+        // live as long as the process.
+        let path: &'a [u8] =
+            unsafe { core::slice::from_raw_parts(object.path.as_ptr(), object.path.len()) };
+        let candidate = Candidate {
+            base: object.base(),
+            path,
+            role,
+        };
+        if role == Role::Libc && found.libc.is_none() {
+            found.libc = Some(candidate);
+        }
+        if object.defines(b"malloc") {
+            found.first.get_or_insert(candidate);
+            if role == Role::Other && found.custom.is_none() {
+                found.custom = Some(candidate);
+            }
+        } else if role == Role::Other
+            && found.prefixed.is_none()
+            && let Some(family) = allocators::PREFIXED
+                .iter()
+                .find(|family| object.defines(family.malloc))
+        {
+            found.prefixed = Some((candidate, family));
+        }
+        ControlFlow::Continue(())
+    });
+    found
+}
+
+/// Calls `with` on the loaded object at `base`.
+fn with_object<T>(base: usize, with: impl FnOnce(&Object<'_>) -> T) -> Option<T> {
+    let mut with = Some(with);
+    let mut result = None;
+    loader::for_each_object(|object| {
+        if object.base() != base {
+            return ControlFlow::Continue(());
+        }
+        result = with.take().map(|with| with(object));
+        ControlFlow::Break(())
+    });
+    result
+}
+
+fn choose<'a>(
+    identity: Identity<'a>,
+    config_path: &'a CStr,
+    debug: bool,
+    scan: &mut [u8],
+) -> Decision<'a> {
+    let survey = survey();
+    let duplicate_of = match survey.first {
+        Some(Candidate {
+            role: Role::OtherCopy,
+            path,
+            ..
+        }) => Some(path),
+        _ => None,
+    };
+    let first_elsewhere = survey
+        .first
+        .filter(|first| !matches!(first.role, Role::Ours | Role::OtherCopy));
+    let preloaded_prefixed = survey
+        .prefixed
+        .filter(|(candidate, _)| preload_lists_name(candidate.path, scan));
+    let custom = survey
+        .custom
+        .map(|candidate| (candidate, &allocators::STANDARD))
+        .or(preloaded_prefixed);
+
+    let needs_config = first_elsewhere.is_none() && custom.is_some();
+    let verdict = if needs_config || debug {
+        exclusion::read(config_path, &identity, scan)
+    } else {
+        Verdict::NotRead
+    };
+
+    let (target, family, reason) = match (first_elsewhere, custom) {
+        (Some(first), _) => (
+            Some(first),
+            &allocators::STANDARD,
+            Reason::NotFirst { first: first.path },
+        ),
+        (None, Some(_)) if verdict.excludes() => {
+            (survey.libc, &allocators::STANDARD, Reason::Excluded)
+        }
+        (None, Some((candidate, family))) => (Some(candidate), family, Reason::NotExcluded),
+        (None, None) => (
+            survey.libc,
+            &allocators::STANDARD,
+            Reason::NoCustomAllocator,
+        ),
+    };
+    let resolved = target.and_then(|target| {
+        let (table, filled) =
+            with_object(target.base, |object| allocators::resolve(family, object))??;
+        Some((target, table, filled))
+    });
+    let (target, family, reason, table, filled) = match resolved {
+        Some((target, table, filled)) => (target, family, reason, table, filled),
+        None => {
+            let unusable = Reason::AllocatorUnusable {
+                path: target.map_or(&[][..], |target| target.path),
+            };
+            let libc = survey.libc.unwrap_or(Candidate {
+                base: 0,
+                path: b"libc.so.6",
+                role: Role::Libc,
+            });
+            let Some(Some((table, filled))) = with_object(libc.base, |object| {
+                allocators::resolve(&allocators::STANDARD, object)
+            }) else {
+                // glibc always defines these; without it nothing can allocate.
+                sys::write_stderr(b"memproxy: glibc's malloc is not loaded; aborting\n");
+                // SAFETY: abort is always safe to call.
+                unsafe { libc::abort() }
+            };
+            (libc, &allocators::STANDARD, unusable, table, filled)
+        }
+    };
+    Decision {
+        identity,
+        config_path: config_path.to_bytes(),
+        verdict,
+        reason,
+        glibc: target.role == Role::Libc,
+        allocator_path: target.path,
+        family: family.label,
+        filled,
+        duplicate_of,
+        table,
+    }
+}
+
+/// Whether `LD_PRELOAD` or `/etc/ld.so.preload` lists `path`, by full path or
+/// by name. A prefixed-only allocator that a program merely links against
+/// must not take over the whole process.
+fn preload_lists_name(path: &[u8], scratch: &mut [u8]) -> bool {
+    let listed = |list: &[u8]| {
+        list.split(|&b| matches!(b, b':' | b' ' | b'\t' | b'\n'))
+            .filter(|entry| !entry.is_empty())
+            .any(|entry| {
+                if entry.contains(&b'/') {
+                    entry == path
+                } else {
+                    entry == memproxy_config::basename(path)
+                }
+            })
+    };
+    if sys::start_env(b"LD_PRELOAD", scratch).is_some_and(&listed) {
+        return true;
+    }
+    let Ok(mut file) = sys::Fd::open_read_only(c"/etc/ld.so.preload") else {
+        return false;
+    };
+    let Ok(length) = memproxy_config::ReadBytes::read(&mut file, scratch) else {
+        return false;
+    };
+    scratch.get(..length).is_some_and(listed)
+}
+
+/// Replaces the functions that may receive a bootstrap block.
+fn with_bootstrap_checks(table: Table) -> Table {
+    Table {
+        free: free_checking,
+        realloc: realloc_checking,
+        usable_size: usable_size_checking,
+        ..table
+    }
+}
+
+unsafe extern "C" fn free_checking(block: *mut c_void) {
+    if !bootstrap::contains(block as *const u8) {
+        // SAFETY: a block of the route's allocator.
+        unsafe { allocators::primitive_free()(block) }
+    }
+}
+
+unsafe extern "C" fn realloc_checking(block: *mut c_void, size: usize) -> *mut c_void {
+    if !bootstrap::contains(block as *const u8) {
+        // SAFETY: NULL or a block of the route's allocator.
+        return unsafe { allocators::primitive_realloc()(block, size) };
+    }
+    // SAFETY: a bootstrap block; the new block has `size` writable bytes.
+    unsafe {
+        let moved = allocators::primitive_malloc()(size);
+        if !moved.is_null() {
+            let keep = bootstrap::size_of(block as *const u8).min(size);
+            core::ptr::copy_nonoverlapping(block as *const u8, moved as *mut u8, keep);
+        }
+        moved
+    }
+}
+
+unsafe extern "C" fn usable_size_checking(block: *mut c_void) -> usize {
+    if bootstrap::contains(block as *const u8) {
+        // SAFETY: a bootstrap block.
+        return unsafe { bootstrap::size_of(block as *const u8) };
+    }
+    // SAFETY: NULL or a block of the route's allocator.
+    allocators::primitive_usable_size().map_or(0, |usable_size| unsafe { usable_size(block) })
+}
+
+/// The functions in the slots until the decision is published.
+mod stubs {
+    use super::*;
+
+    fn no_memory() -> *mut c_void {
+        sys::set_errno(libc::ENOMEM);
+        core::ptr::null_mut()
+    }
+
+    /// A bootstrap block, or the pending route's once the region is closed.
+    fn early(size: usize, align: usize, pending: impl FnOnce() -> *mut c_void) -> *mut c_void {
+        match bootstrap::allocate(size, align) {
+            Ok(block) => block as *mut c_void,
+            Err(Refusal::Closed) => pending(),
+            Err(Refusal::NoMemory) => no_memory(),
+        }
+    }
+
+    fn pages(size: usize) -> Option<usize> {
+        size.max(1).checked_next_multiple_of(4096)
+    }
+
+    pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
+        // SAFETY (all stubs): forwarding the caller's arguments unchanged to
+        // the same function of the decided route.
+        match enter() {
+            Entry::Ready => unsafe { SLOTS.malloc()(size) },
+            Entry::Deciding => early(size, 16, || unsafe { PENDING.malloc()(size) }),
+        }
+    }
+
+    pub unsafe extern "C" fn calloc(count: usize, size: usize) -> *mut c_void {
+        match enter() {
+            Entry::Ready => unsafe { SLOTS.calloc()(count, size) },
+            Entry::Deciding => match count.checked_mul(size) {
+                // Bootstrap memory is zero and never reused.
+                Some(bytes) => early(bytes, 16, || unsafe { PENDING.calloc()(count, size) }),
+                None => no_memory(),
+            },
+        }
+    }
+
+    pub unsafe extern "C" fn memalign(align: usize, size: usize) -> *mut c_void {
+        match enter() {
+            Entry::Ready => unsafe { SLOTS.memalign()(align, size) },
+            Entry::Deciding if align.is_power_of_two() => {
+                early(size, align, || unsafe { PENDING.memalign()(align, size) })
+            }
+            Entry::Deciding => {
+                sys::set_errno(libc::EINVAL);
+                core::ptr::null_mut()
+            }
+        }
+    }
+
+    pub unsafe extern "C" fn aligned_alloc(align: usize, size: usize) -> *mut c_void {
+        match enter() {
+            Entry::Ready => unsafe { SLOTS.aligned_alloc()(align, size) },
+            Entry::Deciding if align.is_power_of_two() => early(size, align, || unsafe {
+                PENDING.aligned_alloc()(align, size)
+            }),
+            Entry::Deciding => {
+                sys::set_errno(libc::EINVAL);
+                core::ptr::null_mut()
+            }
+        }
+    }
+
+    pub unsafe extern "C" fn posix_memalign(
+        out: *mut *mut c_void,
+        align: usize,
+        size: usize,
+    ) -> c_int {
+        match enter() {
+            Entry::Ready => unsafe { SLOTS.posix_memalign()(out, align, size) },
+            Entry::Deciding => match bootstrap::allocate(size, align) {
+                Ok(block) => {
+                    // SAFETY: the caller passes a writable pointer.
+                    unsafe { out.write(block as *mut c_void) };
+                    0
+                }
+                Err(Refusal::Closed) => unsafe { PENDING.posix_memalign()(out, align, size) },
+                Err(Refusal::NoMemory) => libc::ENOMEM,
+            },
+        }
+    }
+
+    pub unsafe extern "C" fn valloc(size: usize) -> *mut c_void {
+        match enter() {
+            Entry::Ready => unsafe { SLOTS.valloc()(size) },
+            Entry::Deciding => early(size, 4096, || unsafe { PENDING.valloc()(size) }),
+        }
+    }
+
+    pub unsafe extern "C" fn pvalloc(size: usize) -> *mut c_void {
+        match enter() {
+            Entry::Ready => unsafe { SLOTS.pvalloc()(size) },
+            Entry::Deciding => match pages(size) {
+                Some(rounded) => early(rounded, 4096, || unsafe { PENDING.pvalloc()(size) }),
+                None => no_memory(),
+            },
+        }
+    }
+
+    pub unsafe extern "C" fn free(block: *mut c_void) {
+        if block.is_null() || bootstrap::contains(block as *const u8) {
+            return;
+        }
+        match enter() {
+            Entry::Ready => unsafe { SLOTS.free()(block) },
+            // Only the published route can have made a non-bootstrap block.
+            Entry::Deciding if bootstrap::is_closed() => unsafe { PENDING.free()(block) },
+            Entry::Deciding => {}
+        }
+    }
+
+    pub unsafe extern "C" fn realloc(block: *mut c_void, size: usize) -> *mut c_void {
+        match enter() {
+            Entry::Ready => unsafe { SLOTS.realloc()(block, size) },
+            Entry::Deciding if bootstrap::is_closed() => unsafe { PENDING.realloc()(block, size) },
+            Entry::Deciding if block.is_null() => early(size, 16, no_memory),
+            Entry::Deciding if bootstrap::contains(block as *const u8) => {
+                let moved = early(size, 16, no_memory);
+                if !moved.is_null() {
+                    // SAFETY: both are bootstrap blocks of the sizes used.
+                    unsafe {
+                        let keep = bootstrap::size_of(block as *const u8).min(size);
+                        core::ptr::copy_nonoverlapping(block as *const u8, moved as *mut u8, keep);
+                    }
+                }
+                moved
+            }
+            Entry::Deciding => no_memory(),
+        }
+    }
+
+    pub unsafe extern "C" fn usable_size(block: *mut c_void) -> usize {
+        match enter() {
+            Entry::Ready => unsafe { SLOTS.usable_size()(block) },
+            Entry::Deciding if bootstrap::contains(block as *const u8) => unsafe {
+                bootstrap::size_of(block as *const u8)
+            },
+            Entry::Deciding if bootstrap::is_closed() => unsafe { PENDING.usable_size()(block) },
+            Entry::Deciding => 0,
+        }
+    }
+
+    pub unsafe extern "C" fn trim(pad: usize) -> c_int {
+        match enter() {
+            Entry::Ready => unsafe { SLOTS.trim()(pad) },
+            Entry::Deciding => 0,
+        }
+    }
+}

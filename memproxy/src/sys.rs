@@ -1,0 +1,324 @@
+//! Allocation-free system primitives.
+//!
+//! Everything here may run inside the first `malloc` of a process, before any
+//! constructor, on any thread. So each function:
+//! - allocates nothing and takes no lock;
+//! - uses raw system calls rather than glibc's wrappers, which are
+//!   cancellation points and may be interposed by other preloaded tools;
+//! - never touches `errno` (the caller of an exported hook saves and restores
+//!   it around the whole decision anyway).
+//!
+//! This module and [`crate::loader`] are the only ones that talk to the kernel
+//! or read memory the loader owns.
+
+use core::ffi::{CStr, c_int};
+use memproxy_config::ReadBytes;
+
+/// A positive `errno` value.
+pub type Errno = i32;
+
+#[cfg(target_arch = "x86_64")]
+unsafe fn syscall4(number: libc::c_long, a: usize, b: usize, c: usize, d: usize) -> isize {
+    let ret: isize;
+    // SAFETY: the x86_64 Linux system call ABI: number in rax, arguments in
+    // rdi, rsi, rdx, r10; the kernel clobbers rcx and r11 only. Callers pass
+    // pointers valid for what the call reads or writes.
+    unsafe {
+        core::arch::asm!(
+            "syscall",
+            inlateout("rax") number as isize => ret,
+            in("rdi") a,
+            in("rsi") b,
+            in("rdx") c,
+            in("r10") d,
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
+        );
+    }
+    ret
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn syscall4(number: libc::c_long, a: usize, b: usize, c: usize, d: usize) -> isize {
+    // SAFETY: as for the x86_64 version; glibc's generic `syscall` is not a
+    // cancellation point. It sets errno, which the decision restores.
+    unsafe {
+        let ret = libc::syscall(number, a, b, c, d);
+        if ret < 0 {
+            -(*libc::__errno_location()) as isize
+        } else {
+            ret as isize
+        }
+    }
+}
+
+fn check(ret: isize) -> Result<usize, Errno> {
+    if (-4095..0).contains(&ret) {
+        Err(-ret as Errno)
+    } else {
+        Ok(ret as usize)
+    }
+}
+
+/// What kind of file a path or descriptor refers to.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum FileKind {
+    Regular,
+    Directory,
+    Fifo,
+    CharDevice,
+    BlockDevice,
+    Socket,
+    Other,
+}
+
+impl FileKind {
+    fn of(mode: libc::mode_t) -> FileKind {
+        match mode & libc::S_IFMT {
+            libc::S_IFREG => FileKind::Regular,
+            libc::S_IFDIR => FileKind::Directory,
+            libc::S_IFIFO => FileKind::Fifo,
+            libc::S_IFCHR => FileKind::CharDevice,
+            libc::S_IFBLK => FileKind::BlockDevice,
+            libc::S_IFSOCK => FileKind::Socket,
+            _ => FileKind::Other,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            FileKind::Regular => "regular file",
+            FileKind::Directory => "directory",
+            FileKind::Fifo => "FIFO",
+            FileKind::CharDevice => "character device",
+            FileKind::BlockDevice => "block device",
+            FileKind::Socket => "socket",
+            FileKind::Other => "special file",
+        }
+    }
+}
+
+fn stat_at(dirfd: c_int, path: &CStr, flags: c_int) -> Result<libc::stat, Errno> {
+    // SAFETY: an all-zero `stat` is a valid value of a plain C struct.
+    let mut st: libc::stat = unsafe { core::mem::zeroed() };
+    // SAFETY: `path` is NUL-terminated and `st` is writable for the kernel's
+    // `struct stat`, which is libc's on this target.
+    let ret = unsafe {
+        syscall4(
+            libc::SYS_newfstatat,
+            dirfd as usize,
+            path.as_ptr() as usize,
+            &raw mut st as usize,
+            flags as usize,
+        )
+    };
+    check(ret).map(|_| st)
+}
+
+/// The kind of file at `path`, following symlinks, without opening it: opening
+/// a FIFO blocks and opening a device can have side effects.
+pub fn file_kind(path: &CStr) -> Result<FileKind, Errno> {
+    stat_at(libc::AT_FDCWD, path, 0).map(|st| FileKind::of(st.st_mode))
+}
+
+/// An open file descriptor, closed on drop.
+pub struct Fd(c_int);
+
+impl Fd {
+    /// Opens `path` read-only. `O_NONBLOCK` keeps a FIFO swapped in after
+    /// [`file_kind`] from blocking; the caller re-checks the kind with
+    /// [`Fd::kind`].
+    pub fn open_read_only(path: &CStr) -> Result<Fd, Errno> {
+        let flags = libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NONBLOCK | libc::O_NOCTTY;
+        // SAFETY: `path` is NUL-terminated.
+        let ret = unsafe {
+            syscall4(
+                libc::SYS_openat,
+                libc::AT_FDCWD as usize,
+                path.as_ptr() as usize,
+                flags as usize,
+                0,
+            )
+        };
+        check(ret).map(|fd| Fd(fd as c_int))
+    }
+
+    pub fn kind(&self) -> Result<FileKind, Errno> {
+        stat_at(self.0, c"", libc::AT_EMPTY_PATH).map(|st| FileKind::of(st.st_mode))
+    }
+}
+
+impl ReadBytes for Fd {
+    type Error = Errno;
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, Errno> {
+        loop {
+            // SAFETY: `buf` is writable for `buf.len()` bytes.
+            let ret = unsafe {
+                syscall4(
+                    libc::SYS_read,
+                    self.0 as usize,
+                    buf.as_mut_ptr() as usize,
+                    buf.len(),
+                    0,
+                )
+            };
+            match check(ret) {
+                Err(libc::EINTR) => continue,
+                other => return other,
+            }
+        }
+    }
+}
+
+impl Drop for Fd {
+    fn drop(&mut self) {
+        // SAFETY: closing a descriptor this value owns; errors are moot.
+        unsafe { syscall4(libc::SYS_close, self.0 as usize, 0, 0, 0) };
+    }
+}
+
+/// Reads a symlink's target into `buf`. `Ok(None)` when the target does not
+/// fit, since a truncated path would be a wrong name.
+pub fn read_link<'b>(path: &CStr, buf: &'b mut [u8]) -> Result<Option<&'b [u8]>, Errno> {
+    // SAFETY: `path` is NUL-terminated, `buf` is writable for its length.
+    let ret = unsafe {
+        syscall4(
+            libc::SYS_readlinkat,
+            libc::AT_FDCWD as usize,
+            path.as_ptr() as usize,
+            buf.as_mut_ptr() as usize,
+            buf.len(),
+        )
+    };
+    let length = check(ret)?;
+    Ok(if length < buf.len() {
+        buf.get(..length)
+    } else {
+        None
+    })
+}
+
+/// Writes all of `bytes` to standard error, giving up silently on error:
+/// diagnostics must never disturb the program.
+pub fn write_stderr(mut bytes: &[u8]) {
+    while !bytes.is_empty() {
+        // SAFETY: `bytes` is readable for its length.
+        let ret = unsafe { syscall4(libc::SYS_write, 2, bytes.as_ptr() as usize, bytes.len(), 0) };
+        match check(ret) {
+            Ok(0) => return,
+            Ok(written) => bytes = bytes.get(written..).unwrap_or(&[]),
+            Err(libc::EINTR) => continue,
+            Err(_) => return,
+        }
+    }
+}
+
+pub fn process_id() -> i32 {
+    // SAFETY: getpid has no arguments and cannot fail.
+    unsafe { syscall4(libc::SYS_getpid, 0, 0, 0, 0) as i32 }
+}
+
+/// The calling thread's `errno`. glibc's `__errno_location` reads the thread
+/// pointer; it neither allocates nor locks.
+pub fn errno() -> c_int {
+    // SAFETY: `__errno_location` always returns this thread's errno slot.
+    unsafe { *libc::__errno_location() }
+}
+
+pub fn set_errno(value: c_int) {
+    // SAFETY: as for `errno`.
+    unsafe { *libc::__errno_location() = value };
+}
+
+/// An auxiliary vector entry, 0 when absent. The kernel's auxv is read by
+/// glibc at start-up, before any code of ours can run.
+pub fn aux_value(key: libc::c_ulong) -> usize {
+    // SAFETY: getauxval only reads the saved auxiliary vector.
+    unsafe { libc::getauxval(key) as usize }
+}
+
+/// A NUL-terminated string from the auxiliary vector (`AT_EXECFN`), or empty.
+pub fn aux_string(key: libc::c_ulong) -> &'static [u8] {
+    let pointer = aux_value(key) as *const libc::c_char;
+    if pointer.is_null() {
+        return &[];
+    }
+    // SAFETY: the kernel places auxv strings on the initial stack, which lives
+    // as long as the process.
+    unsafe { CStr::from_ptr(pointer) }.to_bytes()
+}
+
+unsafe extern "C" {
+    static environ: *const *const libc::c_char;
+}
+
+/// An environment variable as it was when the process started.
+///
+/// glibc's `environ` is only set by libc's own initialiser. An allocation made
+/// before that (by ld.so or another library's constructor) would see it
+/// empty, so in that case the variable is read from `/proc/self/environ`
+/// into `scratch`.
+pub fn start_env<'s>(name: &[u8], scratch: &'s mut [u8]) -> Option<&'s [u8]> {
+    // SAFETY: reading a pointer-sized global of glibc.
+    let table = unsafe { environ };
+    if table.is_null() {
+        return proc_environ(name, scratch);
+    }
+    let mut cursor = table;
+    loop {
+        // SAFETY: `environ` is a NULL-terminated array of C strings.
+        let entry = unsafe { *cursor };
+        if entry.is_null() {
+            return None;
+        }
+        // SAFETY: each entry is a NUL-terminated string.
+        let bytes = unsafe { CStr::from_ptr(entry) }.to_bytes();
+        if let Some(value) = value_of(bytes, name) {
+            let copy = scratch.get_mut(..value.len())?;
+            copy.copy_from_slice(value);
+            return Some(copy);
+        }
+        // SAFETY: still within the array, which ends at the NULL seen above.
+        cursor = unsafe { cursor.add(1) };
+    }
+}
+
+fn value_of<'e>(entry: &'e [u8], name: &[u8]) -> Option<&'e [u8]> {
+    entry.strip_prefix(name)?.strip_prefix(b"=")
+}
+
+/// Streams `/proc/self/environ` (NUL-separated) looking for `name=`.
+fn proc_environ<'s>(name: &[u8], scratch: &'s mut [u8]) -> Option<&'s [u8]> {
+    let mut file = Fd::open_read_only(c"/proc/self/environ").ok()?;
+    let mut chunk = [0u8; 512];
+    // Bytes of the current entry compared so far, or None once it differs.
+    let mut matched: Option<usize> = Some(0);
+    let mut value_length: Option<usize> = None;
+    loop {
+        let count = file.read(&mut chunk).ok()?;
+        if count == 0 {
+            return value_length.and_then(|length| scratch.get(..length));
+        }
+        for &byte in chunk.get(..count)? {
+            if let Some(length) = value_length {
+                if byte == 0 {
+                    return scratch.get(..length);
+                }
+                *scratch.get_mut(length)? = byte;
+                value_length = Some(length + 1);
+            } else if byte == 0 {
+                matched = Some(0);
+            } else if let Some(position) = matched {
+                matched = match name.get(position) {
+                    Some(&expected) if expected == byte => Some(position + 1),
+                    None if byte == b'=' => {
+                        value_length = Some(0);
+                        None
+                    }
+                    _ => None,
+                };
+            }
+        }
+    }
+}
