@@ -1,0 +1,262 @@
+//! The allocators a run covers: glibc, the three Debian allocators the
+//! project is built on, and any added with `--allocator NAME=PATH` (or
+//! `MEMPROXY_HARNESS_ALLOCATORS`).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use object::{Object, ObjectSymbol};
+
+/// Who answers for a block, as far as the ownership oracle can tell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Owner {
+    Glibc,
+    Jemalloc,
+    Mimalloc,
+    Tcmalloc,
+    /// No family the oracle can query claims the block: an allocator it
+    /// has no query for.
+    Unclaimed,
+}
+
+impl Owner {
+    pub fn label(self) -> &'static str {
+        match self {
+            Owner::Glibc => "glibc",
+            Owner::Jemalloc => "jemalloc",
+            Owner::Mimalloc => "mimalloc",
+            Owner::Tcmalloc => "tcmalloc",
+            Owner::Unclaimed => "unclaimed",
+        }
+    }
+
+    pub fn from_label(label: &str) -> Option<Owner> {
+        [
+            Owner::Glibc,
+            Owner::Jemalloc,
+            Owner::Mimalloc,
+            Owner::Tcmalloc,
+            Owner::Unclaimed,
+        ]
+        .into_iter()
+        .find(|owner| owner.label() == label)
+    }
+}
+
+impl fmt::Display for Owner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// One allocator under test.
+#[derive(Clone, Debug)]
+pub struct Allocator {
+    pub name: String,
+    /// The shared object to preload; `None` for glibc (no custom allocator).
+    pub path: Option<PathBuf>,
+    /// Who the oracle will say owns its blocks.
+    pub owner: Owner,
+    /// Added on the command line rather than built in.
+    pub added: bool,
+    /// Whether it exports `malloc` itself, rather than only a prefixed API
+    /// (`scalable_malloc`, ...), which memproxy adopts only when preloaded.
+    pub exports_malloc: bool,
+}
+
+impl Allocator {
+    pub fn glibc() -> Allocator {
+        Allocator {
+            name: "glibc".into(),
+            path: None,
+            owner: Owner::Glibc,
+            added: false,
+            exports_malloc: true,
+        }
+    }
+
+    /// An allocator given as `NAME=PATH`. Its owner is derived from the
+    /// ownership queries it exports, so an allocator the harness has never
+    /// heard of is still judged correctly (as unclaimed, if it has none).
+    pub fn added(spec: &str) -> Result<Allocator, String> {
+        let (name, path) = spec
+            .split_once('=')
+            .filter(|(name, path)| !name.is_empty() && !path.is_empty())
+            .ok_or_else(|| format!("--allocator wants NAME=PATH, got {spec:?}"))?;
+        let path = PathBuf::from(path);
+        let exports = Exports::read(&path)?;
+        Ok(Allocator {
+            name: name.to_owned(),
+            owner: exports.owner(),
+            exports_malloc: exports.has("malloc"),
+            path: Some(path),
+            added: true,
+        })
+    }
+}
+
+/// A built-in allocator: where Debian installs it and the package that does.
+pub struct Known {
+    pub name: &'static str,
+    pub file: &'static str,
+    pub package: &'static str,
+    pub owner: Owner,
+}
+
+pub const LIB_DIR: &str = "/lib/x86_64-linux-gnu";
+
+pub const KNOWN: [Known; 3] = [
+    Known {
+        name: "jemalloc",
+        file: "libjemalloc.so.2",
+        package: "libjemalloc2",
+        owner: Owner::Jemalloc,
+    },
+    Known {
+        name: "mimalloc",
+        file: "libmimalloc.so.2",
+        package: "libmimalloc2.0",
+        owner: Owner::Mimalloc,
+    },
+    Known {
+        name: "tcmalloc",
+        file: "libtcmalloc_minimal.so.4",
+        package: "libtcmalloc-minimal4",
+        owner: Owner::Tcmalloc,
+    },
+];
+
+/// The names that narrow a run on purpose, from `MEMPROXY_HARNESS_ONLY`.
+pub const ONLY_VAR: &str = "MEMPROXY_HARNESS_ONLY";
+/// `NAME=PATH` entries, separated by commas, from `MEMPROXY_HARNESS_ALLOCATORS`.
+pub const ADDED_VAR: &str = "MEMPROXY_HARNESS_ALLOCATORS";
+
+const NARROWED: &str = "left out by --only / MEMPROXY_HARNESS_ONLY";
+
+/// What a run covers, and what it leaves out on purpose.
+pub struct Selection {
+    pub allocators: Vec<Allocator>,
+    /// Built-in allocators left out by an explicit narrowing, with the reason.
+    pub narrowed_out: Vec<(String, String)>,
+}
+
+/// The built-in allocators (all of them unless `only` narrows the run) plus
+/// `added`. A built-in allocator that is missing is an error naming the
+/// package to install: a conformance run never shrinks silently.
+pub fn select(only: Option<&[String]>, added: &[String]) -> Result<Selection, String> {
+    let wanted = |name: &str| only.is_none_or(|only| only.iter().any(|wanted| wanted == name));
+    let mut allocators = Vec::new();
+    let mut narrowed_out = Vec::new();
+    let mut missing = Vec::new();
+    if wanted("glibc") {
+        allocators.push(Allocator::glibc());
+    } else {
+        narrowed_out.push(("glibc".to_owned(), NARROWED.to_owned()));
+    }
+    for known in &KNOWN {
+        if !wanted(known.name) {
+            narrowed_out.push((known.name.to_owned(), NARROWED.to_owned()));
+            continue;
+        }
+        let path = Path::new(LIB_DIR).join(known.file);
+        if path.exists() {
+            allocators.push(Allocator {
+                name: known.name.into(),
+                path: Some(path),
+                owner: known.owner,
+                added: false,
+                exports_malloc: true,
+            });
+        } else {
+            missing.push(known);
+        }
+    }
+    if !missing.is_empty() {
+        let names: Vec<&str> = missing.iter().map(|known| known.name).collect();
+        let packages: Vec<&str> = missing.iter().map(|known| known.package).collect();
+        return Err(format!(
+            "allocator(s) {} not installed. Install with:\n    apt-get install -y {}\n\
+             or narrow the run on purpose with {ONLY_VAR}=glibc,...",
+            names.join(", "),
+            packages.join(" ")
+        ));
+    }
+    for spec in added {
+        allocators.push(Allocator::added(spec)?);
+    }
+    Ok(Selection {
+        allocators,
+        narrowed_out,
+    })
+}
+
+/// The selection from the environment, as the test suite uses it.
+pub fn select_from_env() -> Result<Selection, String> {
+    let only: Option<Vec<String>> = std::env::var(ONLY_VAR).ok().map(|list| {
+        list.split(',')
+            .filter(|name| !name.is_empty())
+            .map(str::to_owned)
+            .collect()
+    });
+    let added: Vec<String> = std::env::var(ADDED_VAR)
+        .map(|list| {
+            list.split(',')
+                .filter(|spec| !spec.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    select(only.as_deref(), &added)
+}
+
+/// The prefixed `malloc`s of the allocator APIs memproxy knows, per its
+/// specification.
+const PREFIXED_MALLOCS: [&str; 5] = [
+    "mi_malloc",
+    "tc_malloc",
+    "je_malloc",
+    "TCMallocInternalMalloc",
+    "scalable_malloc",
+];
+
+/// The functions an object defines.
+struct Exports(Vec<String>);
+
+impl Exports {
+    fn read(path: &Path) -> Result<Exports, String> {
+        let bytes = std::fs::read(path).map_err(|error| format!("{}: {error}", path.display()))?;
+        let file = object::File::parse(&*bytes)
+            .map_err(|error| format!("{}: not an ELF object: {error}", path.display()))?;
+        let names = file
+            .dynamic_symbols()
+            .filter(|symbol| symbol.is_definition())
+            .filter_map(|symbol| symbol.name().ok().map(str::to_owned))
+            .collect();
+        let exports = Exports(names);
+        if !exports.has("malloc") && !PREFIXED_MALLOCS.iter().any(|name| exports.has(name)) {
+            return Err(format!(
+                "{} exports no malloc of any API memproxy knows: it is not an allocator",
+                path.display()
+            ));
+        }
+        Ok(exports)
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.0.iter().any(|export| export == name)
+    }
+
+    /// The oracle family whose query the object exports, or `Unclaimed`.
+    fn owner(&self) -> Owner {
+        let queries = [
+            ("mallctl", Owner::Jemalloc),
+            ("mi_is_in_heap_region", Owner::Mimalloc),
+            ("MallocExtension_GetOwnership", Owner::Tcmalloc),
+        ];
+        queries
+            .iter()
+            .find(|(query, _)| self.has(query))
+            .map_or(Owner::Unclaimed, |&(_, owner)| owner)
+    }
+}

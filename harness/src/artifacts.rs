@@ -1,0 +1,190 @@
+//! The things under test: libmemproxy.so and the probes, built in release
+//! mode by cargo, or taken from a directory of prebuilt copies (for a
+//! platform root that has no Rust toolchain).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use serde::Deserialize;
+
+/// A directory holding `libmemproxy.so`, `probe-c`, `probe-rs` and
+/// `libprobe-plugin.so`, used instead of building.
+pub const PREBUILT_VAR: &str = "MEMPROXY_HARNESS_ARTIFACTS";
+
+#[derive(Clone, Debug)]
+pub struct Probe {
+    pub name: &'static str,
+    pub path: PathBuf,
+    /// Every kind it makes, from its `--list`.
+    pub kinds: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Artifacts {
+    pub memproxy: PathBuf,
+    pub plugin: PathBuf,
+    pub probes: Vec<Probe>,
+}
+
+impl Artifacts {
+    /// Builds with cargo, or loads from [`PREBUILT_VAR`] when it is set.
+    pub fn obtain() -> Result<Artifacts, String> {
+        match std::env::var_os(PREBUILT_VAR) {
+            Some(dir) => Artifacts::prebuilt(Path::new(&dir)),
+            None => Artifacts::build(),
+        }
+    }
+
+    /// The artifacts for this process, obtained once.
+    pub fn shared() -> &'static Artifacts {
+        static SHARED: OnceLock<Result<Artifacts, String>> = OnceLock::new();
+        match SHARED.get_or_init(Artifacts::obtain) {
+            Ok(artifacts) => artifacts,
+            Err(error) => panic!("cannot obtain the artifacts under test: {error}"),
+        }
+    }
+
+    pub fn prebuilt(dir: &Path) -> Result<Artifacts, String> {
+        let file = |name: &str| {
+            let path = dir.join(name);
+            if path.is_file() {
+                Ok(path)
+            } else {
+                Err(format!("{} is missing", path.display()))
+            }
+        };
+        Artifacts::complete(
+            file("libmemproxy.so")?,
+            file("libprobe-plugin.so")?,
+            file("probe-c")?,
+            file("probe-rs")?,
+        )
+    }
+
+    fn build() -> Result<Artifacts, String> {
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("harness/ is in the workspace");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let output = Command::new(&cargo)
+            .current_dir(workspace)
+            .args(["build", "--release", "-p", "memproxy", "-p", "fixtures"])
+            .arg("--message-format=json-render-diagnostics")
+            .output()
+            .map_err(|error| format!("cannot run cargo: {error}"))?;
+        if !output.status.success() {
+            return Err(format!(
+                "cargo build --release -p memproxy -p fixtures failed:\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            ));
+        }
+        let mut memproxy = None;
+        let mut probe_rs = None;
+        let mut fixtures_out = None;
+        for line in String::from_utf8_lossy(&output.stdout).lines() {
+            let Ok(message) = serde_json::from_str::<Message>(line) else {
+                continue;
+            };
+            let package = message.package_id.as_deref().unwrap_or_default();
+            match message.reason.as_str() {
+                "compiler-artifact" => {
+                    let target = message.target.map(|target| target.name).unwrap_or_default();
+                    if target == "memproxy" {
+                        memproxy = message
+                            .filenames
+                            .into_iter()
+                            .find(|file| file.ends_with("libmemproxy.so"));
+                    } else if target == "probe-rs" {
+                        probe_rs = message.executable;
+                    }
+                }
+                "build-script-executed" if package.contains("fixtures") => {
+                    fixtures_out = message.out_dir
+                }
+                _ => {}
+            }
+        }
+        let memproxy = memproxy.ok_or("cargo built no libmemproxy.so")?;
+        let probe_rs = probe_rs.ok_or("cargo built no probe-rs")?;
+        let out = fixtures_out.ok_or("the fixtures build script did not run")?;
+        Artifacts::complete(
+            memproxy,
+            out.join("libprobe-plugin.so"),
+            out.join("probe-c"),
+            probe_rs,
+        )
+    }
+
+    fn complete(
+        memproxy: PathBuf,
+        plugin: PathBuf,
+        probe_c: PathBuf,
+        probe_rs: PathBuf,
+    ) -> Result<Artifacts, String> {
+        let probes = vec![
+            Probe::new("probe-c", probe_c)?,
+            Probe::new("probe-rs", probe_rs)?,
+        ];
+        Ok(Artifacts {
+            memproxy,
+            plugin,
+            probes,
+        })
+    }
+
+    /// Copies everything into `dir` under the names [`Artifacts::prebuilt`]
+    /// expects.
+    pub fn export(&self, dir: &Path) -> Result<(), String> {
+        std::fs::create_dir_all(dir).map_err(|error| format!("{}: {error}", dir.display()))?;
+        let copies = [
+            (&self.memproxy, "libmemproxy.so"),
+            (&self.plugin, "libprobe-plugin.so"),
+        ]
+        .into_iter()
+        .chain(self.probes.iter().map(|probe| (&probe.path, probe.name)));
+        for (from, name) in copies {
+            std::fs::copy(from, dir.join(name))
+                .map_err(|error| format!("{} -> {}: {error}", from.display(), name))?;
+        }
+        Ok(())
+    }
+}
+
+impl Probe {
+    fn new(name: &'static str, path: PathBuf) -> Result<Probe, String> {
+        let output = Command::new(&path)
+            .arg("--list")
+            .env_remove("LD_PRELOAD")
+            .output()
+            .map_err(|error| format!("cannot run {}: {error}", path.display()))?;
+        if !output.status.success() {
+            return Err(format!("{} --list failed", path.display()));
+        }
+        let kinds = String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        Ok(Probe { name, path, kinds })
+    }
+}
+
+#[derive(Deserialize)]
+struct Message {
+    reason: String,
+    #[serde(default)]
+    package_id: Option<String>,
+    #[serde(default)]
+    target: Option<Target>,
+    #[serde(default)]
+    filenames: Vec<PathBuf>,
+    #[serde(default)]
+    executable: Option<PathBuf>,
+    #[serde(default)]
+    out_dir: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+struct Target {
+    name: String,
+}

@@ -1,0 +1,99 @@
+//! The specification, restated on its own: which names the kernel gives a
+//! program started a given way, whether an exclusion list names it, and
+//! which allocator must then serve it. Nothing here uses memproxy's code:
+//! an expectation derived from the implementation would prove nothing.
+
+use std::path::Path;
+
+use crate::allocators::{Allocator, Owner};
+use crate::names::{Launch, Layout, NameCase};
+use crate::orders::{Order, Standing};
+
+/// The two names memproxy's specification trusts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KernelNames {
+    /// `AT_EXECFN`: the path given to `execve`, exactly as given.
+    pub execfn: String,
+    /// `/proc/self/exe`: the path of the binary the kernel mapped, symlinks
+    /// resolved (a hardlink keeps the name it was opened by; a script's is
+    /// its interpreter's).
+    pub exe: String,
+}
+
+/// The names a case's program gets when materialised in `dir` (canonical).
+pub fn kernel_names(case: &NameCase, dir: &Path) -> KernelNames {
+    let dir = dir.to_str().expect("case directories are UTF-8");
+    let execfn = match case.launch {
+        // The shell resolves a relative path against its working directory
+        // only inside the kernel; execve receives "./FILE".
+        Launch::Relative => format!("./{}", case.file),
+        // A PATH search hands execve the joined path.
+        Launch::PathLookup
+        | Launch::Absolute
+        | Launch::SpoofedArgv0(_)
+        | Launch::EmptyEnvironment
+        | Launch::Python
+        | Launch::Underscore(_) => format!("{dir}/{}", case.file),
+    };
+    let exe = match case.layout {
+        Layout::Copy | Layout::Hardlink { .. } => format!("{dir}/{}", case.file),
+        Layout::Symlink { target } => format!("{dir}/{target}"),
+        Layout::Script { interpreter } => format!("{dir}/{interpreter}"),
+    };
+    KernelNames { execfn, exe }
+}
+
+/// Whether `config` lists the program, per the README's rules: one entry
+/// per `\n`-separated line; blanks (space, tab, CR) around it ignored; empty
+/// lines and lines starting with `#` or `;` ignored; an entry starting with
+/// `/` equals a full name, any other entry equals a full name's last
+/// component.
+pub fn listed(config: &str, names: &KernelNames) -> bool {
+    let last_component = |path: &str| path.rsplit('/').next().unwrap_or(path).to_owned();
+    config.split('\n').any(|line| {
+        let entry = line.trim_matches([' ', '\t', '\r']);
+        if entry.is_empty() || entry.starts_with('#') || entry.starts_with(';') {
+            false
+        } else if entry.starts_with('/') {
+            entry == names.execfn || entry == names.exe
+        } else {
+            entry == last_component(&names.execfn) || entry == last_component(&names.exe)
+        }
+    })
+}
+
+/// The config text of a case, for a case directory.
+pub fn config_text(case: &NameCase, dir: &Path) -> String {
+    case.config
+        .replace("{DIR}", dir.to_str().expect("case directories are UTF-8"))
+}
+
+/// Whether the order preloads a custom allocator at all.
+fn order_has_allocator(order: &Order) -> bool {
+    order.env.contains("ALLOC") || order.etc.contains("ALLOC")
+}
+
+/// Whether memproxy cannot apply the list because the allocator's `malloc`
+/// comes first.
+pub fn allocator_comes_first(allocator: &Allocator, order: &Order) -> bool {
+    allocator.path.is_some()
+        && allocator.exports_malloc
+        && order.standing == Standing::AfterAllocator
+}
+
+/// Who must serve every allocation, per the route rules: glibc for a
+/// listed program or when no custom allocator is preloaded; otherwise the
+/// custom allocator. When the allocator is preloaded before memproxy it
+/// serves everything: memproxy routes what still reaches it to the same
+/// allocator, so a process never mixes two heaps.
+pub fn expected_owner(allocator: &Allocator, order: &Order, listed: bool) -> Owner {
+    if allocator.path.is_none() || !order_has_allocator(order) {
+        Owner::Glibc
+    } else if allocator_comes_first(allocator, order) {
+        allocator.owner
+    } else if listed {
+        Owner::Glibc
+    } else {
+        allocator.owner
+    }
+}

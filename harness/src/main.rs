@@ -1,0 +1,224 @@
+//! `harness report`: runs the whole conformance matrix and reports it.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use clap::{Parser, Subcommand};
+use harness::allocators;
+use harness::artifacts::Artifacts;
+use harness::matrix::{self, GroupResult};
+use harness::report;
+
+#[derive(Parser)]
+#[command(about = "The memproxy conformance harness", long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs every allocator x preload order x name case x allocation kind and
+    /// prints the matrix; writes report.json and report.md.
+    #[command(after_help = "Examples:\n  \
+        cargo run --release -p harness -- report\n  \
+        cargo run --release -p harness -- report --allocator tbb=/lib/x86_64-linux-gnu/libtbbmalloc_proxy.so.2\n  \
+        cargo run --release -p harness -- report --only glibc,jemalloc --order seed --case listed\n\n\
+        Exit status: 0 when every cell passed, 1 when any failed, 2 on a set-up error.")]
+    Report {
+        /// Adds an allocator, as NAME=PATH (repeatable). Its owner is read from
+        /// the ownership queries it exports; none means 'unclaimed'.
+        #[arg(long = "allocator", value_name = "NAME=PATH")]
+        added: Vec<String>,
+        /// Narrows the run to these built-in allocators, on purpose
+        /// (comma-separated: glibc,jemalloc,mimalloc,tcmalloc).
+        #[arg(long, value_delimiter = ',')]
+        only: Option<Vec<String>>,
+        /// Runs only these preload orders (repeatable).
+        #[arg(long = "order")]
+        orders: Vec<String>,
+        /// Runs only these name cases (repeatable).
+        #[arg(long = "case")]
+        cases: Vec<String>,
+        /// Where report.json and report.md go.
+        #[arg(long, default_value_os_t = default_out_dir())]
+        out: PathBuf,
+        /// Parallel runs (default: the number of CPUs).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// A name for this platform in the report.
+        #[arg(long)]
+        platform: Option<String>,
+        /// Copies the built library and probes into DIR and exits, for a
+        /// platform root without a Rust toolchain (see ci/platform).
+        #[arg(long, value_name = "DIR")]
+        export_artifacts: Option<PathBuf>,
+    },
+}
+
+fn default_out_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .parent()
+                .expect("workspace")
+                .join("target")
+        });
+    target.join("conformance")
+}
+
+fn main() -> ExitCode {
+    let Cli {
+        command:
+            Command::Report {
+                added,
+                only,
+                orders,
+                cases,
+                out,
+                jobs,
+                platform,
+                export_artifacts,
+            },
+    } = Cli::parse();
+    let mut added = added;
+    if let Ok(list) = std::env::var(allocators::ADDED_VAR) {
+        added.extend(
+            list.split(',')
+                .filter(|spec| !spec.is_empty())
+                .map(str::to_owned),
+        );
+    }
+    let selection = match allocators::select(only.as_deref(), &added) {
+        Ok(selection) => selection,
+        Err(error) => {
+            eprintln!("harness: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let artifacts = match Artifacts::obtain() {
+        Ok(artifacts) => artifacts,
+        Err(error) => {
+            eprintln!("harness: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(dir) = export_artifacts {
+        return match artifacts.export(&dir) {
+            Ok(()) => {
+                println!("artifacts copied to {}", dir.display());
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("harness: {error}");
+                ExitCode::from(2)
+            }
+        };
+    }
+    for id in &orders {
+        if harness::orders::find(id).is_none() {
+            eprintln!("harness: unknown order {id:?}");
+            return ExitCode::from(2);
+        }
+    }
+    for id in &cases {
+        if harness::names::find(id).is_none() {
+            eprintln!("harness: unknown name case {id:?}");
+            return ExitCode::from(2);
+        }
+    }
+    let groups: Vec<_> = matrix::groups(&selection.allocators)
+        .into_iter()
+        .filter(|group| orders.is_empty() || orders.iter().any(|id| id == group.order.id))
+        .filter(|group| cases.is_empty() || cases.iter().any(|id| id == group.case.id))
+        .collect();
+
+    let jobs = jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from))
+        .max(1);
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<(usize, GroupResult)>> = Mutex::new(Vec::with_capacity(groups.len()));
+    let started = std::time::Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(|| {
+                loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(group) = groups.get(index) else {
+                        break;
+                    };
+                    let result = group.run(&artifacts);
+                    let mut results = results
+                        .lock()
+                        .expect("no worker panics while holding the lock");
+                    results.push((index, result));
+                    if results.len().is_multiple_of(100) {
+                        eprintln!("harness: {}/{} groups", results.len(), groups.len());
+                    }
+                }
+            });
+        }
+    });
+    let mut results = results.into_inner().expect("workers finished");
+    results.sort_by_key(|(index, _)| *index);
+    let results: Vec<GroupResult> = results.into_iter().map(|(_, result)| result).collect();
+
+    let kinds = artifacts.probes.iter().map(|probe| probe.kinds.len()).sum();
+    let platform = platform.unwrap_or_else(platform_name);
+    let report = report::build(
+        platform,
+        &selection.allocators,
+        selection.narrowed_out,
+        kinds,
+        &results,
+    );
+    print!("{}", report.text());
+    println!(
+        "({} groups in {:.1} s)",
+        results.len(),
+        started.elapsed().as_secs_f64()
+    );
+    if let Err(error) = write_files(&report, &out) {
+        eprintln!("harness: writing {}: {error}", out.display());
+        return ExitCode::from(2);
+    }
+    println!("wrote {}/report.json and report.md", out.display());
+    if report.failed() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn write_files(report: &report::Report<'_>, out: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(out)?;
+    std::fs::write(
+        out.join("report.json"),
+        serde_json::to_vec(report).map_err(std::io::Error::other)?,
+    )?;
+    std::fs::write(out.join("report.md"), report.markdown())
+}
+
+/// "Debian GNU/Linux 12 (bookworm), glibc 2.36", from os-release and libc.
+fn platform_name() -> String {
+    let os = std::fs::read_to_string("/etc/os-release")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find_map(|line| line.strip_prefix("PRETTY_NAME="))
+                .map(|name| name.trim_matches('"').to_owned())
+        })
+        .unwrap_or_else(|| "unknown OS".into());
+    // SAFETY: gnu_get_libc_version returns a static string.
+    let glibc = unsafe { std::ffi::CStr::from_ptr(gnu_get_libc_version()) }
+        .to_string_lossy()
+        .into_owned();
+    format!("{os}, glibc {glibc}")
+}
+
+unsafe extern "C" {
+    fn gnu_get_libc_version() -> *const std::ffi::c_char;
+}

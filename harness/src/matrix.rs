@@ -1,0 +1,220 @@
+//! Running cells and judging them against the specification.
+//!
+//! Cells are run a group at a time: one (allocator, order, name case) starts
+//! each probe once, and every kind that probe makes is a cell.
+
+use serde::Serialize;
+
+use crate::allocators::{Allocator, Owner};
+use crate::artifacts::Artifacts;
+use crate::expect;
+use crate::names::{NAME_CASES, NameCase};
+use crate::orders::{ORDERS, Order};
+use crate::probe::{Output, Seen};
+use crate::run::{NotRun, Run};
+
+/// One (allocator, order, name case).
+#[derive(Clone, Copy)]
+pub struct Group<'a> {
+    pub allocator: &'a Allocator,
+    pub order: &'static Order,
+    pub case: &'static NameCase,
+}
+
+/// The verdict on one cell.
+#[derive(Clone, Debug, Serialize)]
+pub struct Cell {
+    pub allocator: String,
+    pub order: &'static str,
+    pub case: &'static str,
+    pub probe: &'static str,
+    pub kind: String,
+    pub expected: Owner,
+    pub seen: Seen,
+    pub passed: bool,
+}
+
+/// The verdict on a group: its cells, and what went wrong with the runs
+/// themselves (crashes, stray output, a missing diagnostic).
+#[derive(Debug, Serialize)]
+pub struct GroupResult {
+    pub allocator: String,
+    pub order: &'static str,
+    pub case: &'static str,
+    pub listed: bool,
+    pub expected: Owner,
+    pub cells: Vec<Cell>,
+    pub problems: Vec<String>,
+    /// Set when the group could not run here (and why).
+    pub not_run: Option<String>,
+    /// Commands that reproduce the failed runs.
+    pub commands: Vec<String>,
+}
+
+impl GroupResult {
+    pub fn passed(&self) -> bool {
+        self.not_run.is_none()
+            && self.problems.is_empty()
+            && self.cells.iter().all(|cell| cell.passed)
+    }
+
+    /// A readable account of everything that failed.
+    pub fn failure_report(&self) -> String {
+        let mut text = format!(
+            "allocator={} order={} case={} (listed: {}, expected owner: {})\n",
+            self.allocator, self.order, self.case, self.listed, self.expected
+        );
+        if let Some(why) = &self.not_run {
+            text.push_str(&format!("  {why}\n"));
+        }
+        for problem in &self.problems {
+            text.push_str(&format!("  problem: {problem}\n"));
+        }
+        for cell in self.cells.iter().filter(|cell| !cell.passed) {
+            text.push_str(&format!(
+                "  {} {}: expected {}, seen {:?}\n",
+                cell.probe, cell.kind, cell.expected, cell.seen
+            ));
+        }
+        for command in &self.commands {
+            text.push_str(&format!("  reproduce: {command}\n"));
+        }
+        text
+    }
+}
+
+/// Every group for these allocators.
+pub fn groups(allocators: &[Allocator]) -> Vec<Group<'_>> {
+    let mut groups = Vec::new();
+    for allocator in allocators {
+        for order in &ORDERS {
+            for case in &NAME_CASES {
+                groups.push(Group {
+                    allocator,
+                    order,
+                    case,
+                });
+            }
+        }
+    }
+    groups
+}
+
+impl Group<'_> {
+    /// Runs both probes and judges every kind.
+    pub fn run(&self, artifacts: &Artifacts) -> GroupResult {
+        // MEMPROXY_DEBUG is on only where the specification is about what it
+        // says; everywhere else memproxy must print nothing at all.
+        let debug = expect::allocator_comes_first(self.allocator, self.order);
+        let mut result = GroupResult {
+            allocator: self.allocator.name.clone(),
+            order: self.order.id,
+            case: self.case.id,
+            listed: false,
+            expected: Owner::Glibc,
+            cells: Vec::new(),
+            problems: Vec::new(),
+            not_run: None,
+            commands: Vec::new(),
+        };
+        for probe in &artifacts.probes {
+            let outcome = match Run::new(artifacts, probe)
+                .named(self.case)
+                .preloaded(self.order, self.allocator)
+                .debug(debug)
+                .go()
+            {
+                Ok(outcome) => outcome,
+                Err(why @ NotRun::NoMountNamespace(_)) => {
+                    result.not_run = Some(why.to_string());
+                    return result;
+                }
+                Err(NotRun::Setup(why)) => {
+                    result.problems.push(format!("{}: {why}", probe.name));
+                    result.cells.extend(probe.kinds.iter().map(|kind| Cell {
+                        allocator: self.allocator.name.clone(),
+                        order: self.order.id,
+                        case: self.case.id,
+                        probe: probe.name,
+                        kind: kind.clone(),
+                        expected: result.expected,
+                        seen: Seen::Missing,
+                        passed: false,
+                    }));
+                    continue;
+                }
+            };
+            result.listed = expect::listed(&outcome.config, &outcome.names);
+            result.expected = expect::expected_owner(self.allocator, self.order, result.listed);
+            let output = Output::parse(&outcome.stdout);
+            let mut problems = Vec::new();
+            if outcome.timed_out {
+                problems.push(format!("{} timed out", probe.name));
+            } else if !outcome.succeeded() {
+                problems.push(format!("{} exited with {:?}", probe.name, outcome.status));
+            }
+            if !output.started {
+                problems.push(format!("{} wrote no start record", probe.name));
+            }
+            if output.end != Some(probe.kinds.len() as u64) {
+                problems.push(format!(
+                    "{} ended with {:?} of {} records",
+                    probe.name,
+                    output.end,
+                    probe.kinds.len()
+                ));
+            }
+            if !output.garbage.is_empty() {
+                problems.push(format!(
+                    "{} wrote non-record output: {:?}",
+                    probe.name, output.garbage
+                ));
+            }
+            if debug {
+                // Wrappers (sh, env, python) are preloaded too: each prints
+                // its own line, and every line must say the same.
+                let all_say_not_first = outcome.stderr.lines().all(|line| {
+                    line.starts_with("memproxy[")
+                        && line.contains(" route=custom reason=not-first ")
+                });
+                if outcome.stderr.is_empty() || !all_say_not_first {
+                    problems.push(format!(
+                        "{}: MEMPROXY_DEBUG must say memproxy is not first, and nothing else; stderr: {:?}",
+                        probe.name, outcome.stderr
+                    ));
+                }
+            } else if !outcome.stderr.is_empty() {
+                problems.push(format!(
+                    "{}: unexpected stderr: {:?}",
+                    probe.name, outcome.stderr
+                ));
+            }
+            let failed_before = result.cells.iter().filter(|cell| !cell.passed).count();
+            for kind in &probe.kinds {
+                let seen = output.seen(kind);
+                let passed = seen == Seen::Owner(result.expected);
+                result.cells.push(Cell {
+                    allocator: self.allocator.name.clone(),
+                    order: self.order.id,
+                    case: self.case.id,
+                    probe: probe.name,
+                    kind: kind.clone(),
+                    expected: result.expected,
+                    seen,
+                    passed,
+                });
+            }
+            let failed_now =
+                result.cells.iter().filter(|cell| !cell.passed).count() > failed_before;
+            if failed_now || !problems.is_empty() {
+                result.commands.push(outcome.command.clone());
+                result.problems.extend(problems);
+                let kept = outcome.keep();
+                result
+                    .commands
+                    .push(format!("# case directory kept at {}", kept.display()));
+            }
+        }
+        result
+    }
+}
