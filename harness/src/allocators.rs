@@ -96,12 +96,26 @@ impl Allocator {
     }
 }
 
-/// A built-in allocator: where Debian installs it and the package that does.
+/// A built-in allocator: the files Debian releases install it as, and the
+/// package that does, per release (`VERSION_ID` of os-release).
 pub struct Known {
     pub name: &'static str,
-    pub file: &'static str,
-    pub package: &'static str,
+    pub files: &'static [&'static str],
+    /// (Debian `VERSION_ID`, package); the first is the default.
+    pub packages: &'static [(&'static str, &'static str)],
     pub owner: Owner,
+}
+
+impl Known {
+    fn package(&self, version_id: Option<&str>) -> &'static str {
+        let chosen = self
+            .packages
+            .iter()
+            .find(|(version, _)| Some(*version) == version_id);
+        chosen
+            .or(self.packages.first())
+            .map_or(self.name, |(_, package)| package)
+    }
 }
 
 pub const LIB_DIR: &str = "/lib/x86_64-linux-gnu";
@@ -109,23 +123,35 @@ pub const LIB_DIR: &str = "/lib/x86_64-linux-gnu";
 pub const KNOWN: [Known; 3] = [
     Known {
         name: "jemalloc",
-        file: "libjemalloc.so.2",
-        package: "libjemalloc2",
+        files: &["libjemalloc.so.2"],
+        packages: &[("12", "libjemalloc2"), ("13", "libjemalloc2")],
         owner: Owner::Jemalloc,
     },
     Known {
         name: "mimalloc",
-        file: "libmimalloc.so.2",
-        package: "libmimalloc2.0",
+        files: &["libmimalloc.so.2", "libmimalloc.so.3"],
+        packages: &[("12", "libmimalloc2.0"), ("13", "libmimalloc3")],
         owner: Owner::Mimalloc,
     },
     Known {
         name: "tcmalloc",
-        file: "libtcmalloc_minimal.so.4",
-        package: "libtcmalloc-minimal4",
+        files: &["libtcmalloc_minimal.so.4"],
+        packages: &[
+            ("12", "libtcmalloc-minimal4"),
+            ("13", "libtcmalloc-minimal4t64"),
+        ],
         owner: Owner::Tcmalloc,
     },
 ];
+
+/// `VERSION_ID` from /etc/os-release, to name the right packages.
+fn debian_version() -> Option<String> {
+    let text = std::fs::read_to_string("/etc/os-release").ok()?;
+    let line = text
+        .lines()
+        .find_map(|line| line.strip_prefix("VERSION_ID="))?;
+    Some(line.trim_matches('"').to_owned())
+}
 
 /// The names that narrow a run on purpose, from `MEMPROXY_HARNESS_ONLY`.
 pub const ONLY_VAR: &str = "MEMPROXY_HARNESS_ONLY";
@@ -159,8 +185,12 @@ pub fn select(only: Option<&[String]>, added: &[String]) -> Result<Selection, St
             narrowed_out.push((known.name.to_owned(), NARROWED.to_owned()));
             continue;
         }
-        let path = Path::new(LIB_DIR).join(known.file);
-        if path.exists() {
+        let installed = known
+            .files
+            .iter()
+            .map(|file| Path::new(LIB_DIR).join(file))
+            .find(|path| path.exists());
+        if let Some(path) = installed {
             allocators.push(Allocator {
                 name: known.name.into(),
                 path: Some(path),
@@ -174,7 +204,11 @@ pub fn select(only: Option<&[String]>, added: &[String]) -> Result<Selection, St
     }
     if !missing.is_empty() {
         let names: Vec<&str> = missing.iter().map(|known| known.name).collect();
-        let packages: Vec<&str> = missing.iter().map(|known| known.package).collect();
+        let version = debian_version();
+        let packages: Vec<&str> = missing
+            .iter()
+            .map(|known| known.package(version.as_deref()))
+            .collect();
         return Err(format!(
             "allocator(s) {} not installed. Install with:\n    apt-get install -y {}\n\
              or narrow the run on purpose with {ONLY_VAR}=glibc,...",
@@ -259,4 +293,68 @@ impl Exports {
             .find(|(query, _)| self.has(query))
             .map_or(Owner::Unclaimed, |&(_, owner)| owner)
     }
+}
+
+/// glibc functions that hand out or take back heap blocks, or report and
+/// tune the heap. An allocator that exports one of them takes it over in
+/// every process it is preloaded into; memproxy must export it too, or
+/// excluded programs get the allocator's version.
+pub const HEAP_FUNCTIONS: &[&str] = &[
+    "malloc",
+    "free",
+    "calloc",
+    "realloc",
+    "reallocarray",
+    "memalign",
+    "posix_memalign",
+    "aligned_alloc",
+    "valloc",
+    "pvalloc",
+    "malloc_usable_size",
+    "malloc_trim",
+    "cfree",
+    "mallinfo",
+    "mallinfo2",
+    "mallopt",
+    "malloc_stats",
+    "malloc_info",
+    "__libc_malloc",
+    "__libc_free",
+    "__libc_calloc",
+    "__libc_realloc",
+    "__libc_memalign",
+    "__libc_valloc",
+    "__libc_pvalloc",
+    "__libc_mallinfo",
+    "__libc_mallopt",
+    "strdup",
+    "strndup",
+    "wcsdup",
+    "realpath",
+    "canonicalize_file_name",
+    "get_current_dir_name",
+    "getcwd",
+    "asprintf",
+    "vasprintf",
+    "getline",
+    "getdelim",
+    "open_memstream",
+    "open_wmemstream",
+    "tempnam",
+    "scandir",
+    "backtrace_symbols",
+];
+
+/// Heap functions `allocator` exports that the library at `memproxy` does
+/// not: each would reach excluded programs unrouted.
+pub fn unrouted_takeovers(allocator: &Allocator, memproxy: &Path) -> Result<Vec<String>, String> {
+    let Some(path) = &allocator.path else {
+        return Ok(Vec::new());
+    };
+    let (exported, routed) = (Exports::read(path)?, Exports::read(memproxy)?);
+    Ok(HEAP_FUNCTIONS
+        .iter()
+        .filter(|name| exported.has(name) && !routed.has(name))
+        .map(|name| (*name).to_owned())
+        .collect())
 }

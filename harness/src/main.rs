@@ -170,6 +170,7 @@ fn main() -> ExitCode {
     let platform = platform.unwrap_or_else(platform_name);
     let report = report::build(
         platform,
+        &artifacts.memproxy,
         &selection.allocators,
         selection.narrowed_out,
         kinds,

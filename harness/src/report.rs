@@ -55,11 +55,17 @@ pub struct AllocatorInfo {
     pub path: Option<String>,
     pub owner: String,
     pub added: bool,
+    /// Heap functions it exports that memproxy does not route (a failure).
+    pub unrouted: Vec<String>,
 }
 
 impl Report<'_> {
     pub fn failed(&self) -> bool {
         self.cells.passed != self.cells.total
+            || self
+                .allocators
+                .iter()
+                .any(|allocator| !allocator.unrouted.is_empty())
     }
 
     fn by<F: Fn(&GroupResult) -> &str>(&self, key: F) -> BTreeMap<(String, String), Tally> {
@@ -194,6 +200,18 @@ impl Report<'_> {
         if !failures.is_empty() {
             let _ = write!(text, "\nFailures:\n{failures}");
         }
+        for allocator in self
+            .allocators
+            .iter()
+            .filter(|allocator| !allocator.unrouted.is_empty())
+        {
+            let _ = writeln!(
+                text,
+                "\n{} exports heap functions memproxy does not route: {}",
+                allocator.name,
+                allocator.unrouted.join(", ")
+            );
+        }
         let _ = writeln!(text, "\n{}", self.summary_line());
         text
     }
@@ -238,6 +256,7 @@ impl Report<'_> {
 /// Builds a report from results.
 pub fn build<'a>(
     platform: String,
+    memproxy: &std::path::Path,
     allocators: &[crate::allocators::Allocator],
     narrowed_out: Vec<(String, String)>,
     kinds: usize,
@@ -259,6 +278,8 @@ pub fn build<'a>(
                     .map(|path| path.display().to_string()),
                 owner: allocator.owner.to_string(),
                 added: allocator.added,
+                unrouted: crate::allocators::unrouted_takeovers(allocator, memproxy)
+                    .unwrap_or_else(|error| vec![format!("cannot check: {error}")]),
             })
             .collect(),
         narrowed_out,

@@ -16,7 +16,9 @@
 
 #![allow(non_snake_case, clippy::missing_safety_doc)]
 
-use core::ffi::{c_int, c_void};
+use core::ffi::{c_char, c_int, c_void};
+
+use crate::allocators::{Mallinfo, Mallinfo2};
 
 use crate::cxx;
 use crate::route::SLOTS;
@@ -103,6 +105,34 @@ pub unsafe extern "C" fn malloc_usable_size(block: *mut c_void) -> usize {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn malloc_trim(pad: usize) -> c_int {
     unsafe { SLOTS.trim()(pad) }
+}
+
+/// The glibc functions allocators also export; see
+/// [`crate::allocators::Takeovers`] for where each call goes.
+macro_rules! takeover {
+    ($($symbol:ident => $slot:ident($($arg:ident: $type:ty),*) -> $ret:ty;)*) => {$(
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn $symbol($($arg: $type),*) -> $ret {
+            unsafe { SLOTS.$slot()($($arg),*) }
+        }
+    )*};
+}
+
+takeover! {
+    __libc_malloc => libc_malloc(size: usize) -> *mut c_void;
+    __libc_free => libc_free(block: *mut c_void) -> ();
+    __libc_calloc => libc_calloc(count: usize, size: usize) -> *mut c_void;
+    __libc_realloc => libc_realloc(block: *mut c_void, size: usize) -> *mut c_void;
+    __libc_memalign => libc_memalign(align: usize, size: usize) -> *mut c_void;
+    __libc_valloc => libc_valloc(size: usize) -> *mut c_void;
+    __libc_pvalloc => libc_pvalloc(size: usize) -> *mut c_void;
+    strdup => strdup(text: *const c_char) -> *mut c_char;
+    strndup => strndup(text: *const c_char, limit: usize) -> *mut c_char;
+    mallinfo => mallinfo() -> Mallinfo;
+    mallinfo2 => mallinfo2() -> Mallinfo2;
+    mallopt => mallopt(option: c_int, value: c_int) -> c_int;
+    malloc_stats => malloc_stats() -> ();
+    malloc_info => malloc_info(options: c_int, stream: *mut c_void) -> c_int;
 }
 
 fn no_memory() -> *mut c_void {

@@ -9,7 +9,7 @@
 //! a foreign block and crash. Here `pvalloc` becomes jemalloc's `memalign` of
 //! whole pages instead.
 
-use core::ffi::{c_int, c_void};
+use core::ffi::{c_char, c_int, c_void};
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::loader::Object;
@@ -22,6 +22,27 @@ pub type AlignFn = unsafe extern "C" fn(usize, usize) -> *mut c_void;
 pub type PosixMemalignFn = unsafe extern "C" fn(*mut *mut c_void, usize, usize) -> c_int;
 pub type UsableSizeFn = unsafe extern "C" fn(*mut c_void) -> usize;
 pub type TrimFn = unsafe extern "C" fn(usize) -> c_int;
+pub type StrdupFn = unsafe extern "C" fn(*const c_char) -> *mut c_char;
+pub type StrndupFn = unsafe extern "C" fn(*const c_char, usize) -> *mut c_char;
+pub type MallinfoFn = unsafe extern "C" fn() -> Mallinfo;
+pub type Mallinfo2Fn = unsafe extern "C" fn() -> Mallinfo2;
+pub type MalloptFn = unsafe extern "C" fn(c_int, c_int) -> c_int;
+pub type MallocStatsFn = unsafe extern "C" fn();
+pub type MallocInfoFn = unsafe extern "C" fn(c_int, *mut c_void) -> c_int;
+
+/// glibc's `struct mallinfo`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct Mallinfo {
+    pub fields: [c_int; 10],
+}
+
+/// glibc's `struct mallinfo2`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct Mallinfo2 {
+    pub fields: [usize; 10],
+}
 
 /// The names of one allocator API. `None` where the API has no such function.
 pub struct Family {
@@ -163,9 +184,17 @@ impl Filled {
 }
 
 /// Every function a route serves, each the allocator's own or built from its
-/// primitives.
+/// primitives, plus the glibc functions allocators take over (see
+/// [`Takeovers`]).
 #[derive(Clone, Copy)]
 pub struct Table {
+    pub core: Core,
+    pub takeovers: Takeovers,
+}
+
+/// The allocation API proper.
+#[derive(Clone, Copy)]
+pub struct Core {
     pub malloc: MallocFn,
     pub free: FreeFn,
     pub calloc: CallocFn,
@@ -203,10 +232,10 @@ fn find(object: &Object<'_>, name: Option<&[u8]>) -> Option<usize> {
     name.and_then(|name| object.lookup(name))
 }
 
-/// Builds the route table of `family` as defined by `object`, filling gaps from
-/// that object's own primitives. `None` if it lacks `malloc`, `free` or
+/// Builds the core functions of `family` as defined by `object`, filling gaps
+/// from that object's own primitives. `None` if it lacks `malloc`, `free` or
 /// `realloc`, or has no aligned allocation at all.
-pub fn resolve(family: &Family, object: &Object<'_>) -> Option<(Table, Filled)> {
+pub fn resolve(family: &Family, object: &Object<'_>) -> Option<(Core, Filled)> {
     let malloc = object.lookup(family.malloc)?;
     let free = object.lookup(family.free)?;
     let realloc = object.lookup(family.realloc)?;
@@ -222,7 +251,7 @@ pub fn resolve(family: &Family, object: &Object<'_>) -> Option<(Table, Filled)> 
     // SAFETY (for each `function` call): the address is the definition of
     // the named function of an allocator API whose C signature is the one of
     // the field it fills.
-    let typed = Table {
+    let typed = Core {
         malloc: unsafe { function::<MallocFn>(malloc) },
         free: unsafe { function::<FreeFn>(free) },
         calloc: calloc.map_or(calloc_via_malloc, |address| unsafe { function(address) }),
@@ -397,4 +426,125 @@ unsafe extern "C" fn usable_size_unknown(_block: *mut c_void) -> usize {
 
 unsafe extern "C" fn trim_nothing(_pad: usize) -> c_int {
     0
+}
+
+/// glibc functions that allocators export too, and so take over in every
+/// process they are preloaded into, excluded programs included: the
+/// `__libc_*` aliases (mimalloc, tcmalloc, TBB), `strdup` and `strndup`
+/// (mimalloc 3), and the statistics and tuning calls (tcmalloc, TBB).
+///
+/// On the glibc route each is glibc's own. On a custom route each is the
+/// allocator's own if it exports it, as a direct preload would have it, and
+/// glibc's otherwise; glibc's allocate through the interposed `malloc`, so
+/// the route serves them either way.
+#[derive(Clone, Copy)]
+pub struct Takeovers {
+    pub libc_malloc: MallocFn,
+    pub libc_free: FreeFn,
+    pub libc_calloc: CallocFn,
+    pub libc_realloc: ReallocFn,
+    pub libc_memalign: AlignFn,
+    pub libc_valloc: MallocFn,
+    pub libc_pvalloc: MallocFn,
+    pub strdup: StrdupFn,
+    pub strndup: StrndupFn,
+    pub mallinfo: MallinfoFn,
+    pub mallinfo2: Mallinfo2Fn,
+    pub mallopt: MalloptFn,
+    pub malloc_stats: MallocStatsFn,
+    pub malloc_info: MallocInfoFn,
+}
+
+/// The names of [`Takeovers`], in field order.
+pub const TAKEOVER_NAMES: [&[u8]; 14] = [
+    b"__libc_malloc",
+    b"__libc_free",
+    b"__libc_calloc",
+    b"__libc_realloc",
+    b"__libc_memalign",
+    b"__libc_valloc",
+    b"__libc_pvalloc",
+    b"strdup",
+    b"strndup",
+    b"mallinfo",
+    b"mallinfo2",
+    b"mallopt",
+    b"malloc_stats",
+    b"malloc_info",
+];
+
+impl Takeovers {
+    /// `found[i]` is the address of `TAKEOVER_NAMES[i]` in the object chosen
+    /// for it; `core` serves any that no object defines (a C library other
+    /// than glibc, or one older than `mallinfo2`).
+    pub fn from_addresses(found: [Option<usize>; 14], core: &Core) -> Takeovers {
+        // SAFETY (each `function` call): the address is the definition of the
+        // glibc function of the same name, whose C signature is the field's.
+        let pick = |index: usize| found.get(index).copied().flatten();
+        Takeovers {
+            libc_malloc: pick(0).map_or(core.malloc, |address| unsafe { function(address) }),
+            libc_free: pick(1).map_or(core.free, |address| unsafe { function(address) }),
+            libc_calloc: pick(2).map_or(core.calloc, |address| unsafe { function(address) }),
+            libc_realloc: pick(3).map_or(core.realloc, |address| unsafe { function(address) }),
+            libc_memalign: pick(4).map_or(core.memalign, |address| unsafe { function(address) }),
+            libc_valloc: pick(5).map_or(core.valloc, |address| unsafe { function(address) }),
+            libc_pvalloc: pick(6).map_or(core.pvalloc, |address| unsafe { function(address) }),
+            strdup: pick(7).map_or(strdup_via_malloc, |address| unsafe { function(address) }),
+            strndup: pick(8).map_or(strndup_via_malloc, |address| unsafe { function(address) }),
+            mallinfo: pick(9).map_or(mallinfo_unknown, |address| unsafe { function(address) }),
+            mallinfo2: pick(10).map_or(mallinfo2_unknown, |address| unsafe { function(address) }),
+            mallopt: pick(11).map_or(mallopt_unsupported, |address| unsafe { function(address) }),
+            malloc_stats: pick(12)
+                .map_or(malloc_stats_nothing, |address| unsafe { function(address) }),
+            malloc_info: pick(13).map_or(malloc_info_unsupported, |address| unsafe {
+                function(address)
+            }),
+        }
+    }
+}
+
+unsafe extern "C" fn strdup_via_malloc(text: *const c_char) -> *mut c_char {
+    // SAFETY: `text` is a C string, per strdup's contract.
+    unsafe { copy_string(text, libc::strlen(text)) }
+}
+
+unsafe extern "C" fn strndup_via_malloc(text: *const c_char, limit: usize) -> *mut c_char {
+    // SAFETY: `text` is a C string or has at least `limit` bytes.
+    unsafe { copy_string(text, libc::strnlen(text, limit)) }
+}
+
+/// # Safety
+/// `text` must have `length` readable bytes.
+unsafe fn copy_string(text: *const c_char, length: usize) -> *mut c_char {
+    let Some(size) = length.checked_add(1) else {
+        return no_memory() as *mut c_char;
+    };
+    // SAFETY: the route's malloc; a non-null result has `size` writable bytes.
+    unsafe {
+        let copy = primitive_malloc()(size) as *mut c_char;
+        if !copy.is_null() {
+            core::ptr::copy_nonoverlapping(text, copy, length);
+            copy.add(length).write(0);
+        }
+        copy
+    }
+}
+
+unsafe extern "C" fn mallinfo_unknown() -> Mallinfo {
+    Mallinfo::default()
+}
+
+unsafe extern "C" fn mallinfo2_unknown() -> Mallinfo2 {
+    Mallinfo2::default()
+}
+
+unsafe extern "C" fn mallopt_unsupported(_option: c_int, _value: c_int) -> c_int {
+    0
+}
+
+unsafe extern "C" fn malloc_stats_nothing() {}
+
+unsafe extern "C" fn malloc_info_unsupported(_options: c_int, _stream: *mut c_void) -> c_int {
+    crate::sys::set_errno(libc::ENOSYS);
+    -1
 }

@@ -19,7 +19,9 @@
 //! - [`sys`] and [`loader`]: raw system calls and the loader's data, the only
 //!   modules that touch memory they do not own.
 
-#![no_std]
+// `cargo test`/`clippy --all-targets` build a test harness, which needs std;
+// the library itself never links it.
+#![cfg_attr(not(test), no_std)]
 
 pub mod abi;
 mod allocators;
@@ -44,6 +46,7 @@ static ON_LOAD: extern "C" fn() = on_load;
 
 /// A panic is a bug; inside a host's every process the only safe response
 /// is to stop at once, without unwinding or printing.
+#[cfg(not(test))]
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
     // SAFETY: abort is always safe to call.
@@ -55,7 +58,7 @@ fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
 // library with that symbol undefined. This definition is hidden (never
 // exported) and answers `_URC_CONTINUE_UNWIND`, so that if a foreign exception
 // ever crossed one of our frames, the frame would be transparent to it.
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(target_arch = "x86_64", not(test)))]
 core::arch::global_asm!(
     ".globl rust_eh_personality",
     ".hidden rust_eh_personality",
@@ -66,7 +69,7 @@ core::arch::global_asm!(
     ".size rust_eh_personality, . - rust_eh_personality",
 );
 
-#[cfg(target_arch = "aarch64")]
+#[cfg(all(target_arch = "aarch64", not(test)))]
 core::arch::global_asm!(
     ".globl rust_eh_personality",
     ".hidden rust_eh_personality",

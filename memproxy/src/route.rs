@@ -30,20 +30,20 @@
 //! which the child detects and redoes.
 
 use core::cell::UnsafeCell;
-use core::ffi::{CStr, c_int, c_void};
+use core::ffi::{CStr, c_char, c_int, c_void};
 use core::ops::ControlFlow;
 use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
 use memproxy_config::Identity;
 
-use crate::allocators::{self, Family, Filled, Table};
+use crate::allocators::{self, Core, Family, Filled, Table, Takeovers};
 use crate::bootstrap::{self, Refusal};
 use crate::exclusion::{self, Verdict};
 use crate::loader::{self, Object};
 use crate::{diag, exe, sys};
 
 macro_rules! slots {
-    ($($name:ident: $signature:ty = $stub:path;)*) => {
+    ($($name:ident: $signature:ty = $stub:path => $($field:ident).+;)*) => {
         /// One function pointer per route function.
         pub struct Slots {
             $($name: AtomicPtr<()>,)*
@@ -65,24 +65,38 @@ macro_rules! slots {
             )*
 
             fn publish(&self, table: &Table) {
-                $(self.$name.store(table.$name as *mut (), Ordering::Release);)*
+                $(self.$name.store(table.$($field).+ as *mut (), Ordering::Release);)*
             }
         }
     };
 }
 
 slots! {
-    malloc: allocators::MallocFn = stubs::malloc;
-    free: allocators::FreeFn = stubs::free;
-    calloc: allocators::CallocFn = stubs::calloc;
-    realloc: allocators::ReallocFn = stubs::realloc;
-    memalign: allocators::AlignFn = stubs::memalign;
-    posix_memalign: allocators::PosixMemalignFn = stubs::posix_memalign;
-    aligned_alloc: allocators::AlignFn = stubs::aligned_alloc;
-    valloc: allocators::MallocFn = stubs::valloc;
-    pvalloc: allocators::MallocFn = stubs::pvalloc;
-    usable_size: allocators::UsableSizeFn = stubs::usable_size;
-    trim: allocators::TrimFn = stubs::trim;
+    malloc: allocators::MallocFn = stubs::malloc => core.malloc;
+    free: allocators::FreeFn = stubs::free => core.free;
+    calloc: allocators::CallocFn = stubs::calloc => core.calloc;
+    realloc: allocators::ReallocFn = stubs::realloc => core.realloc;
+    memalign: allocators::AlignFn = stubs::memalign => core.memalign;
+    posix_memalign: allocators::PosixMemalignFn = stubs::posix_memalign => core.posix_memalign;
+    aligned_alloc: allocators::AlignFn = stubs::aligned_alloc => core.aligned_alloc;
+    valloc: allocators::MallocFn = stubs::valloc => core.valloc;
+    pvalloc: allocators::MallocFn = stubs::pvalloc => core.pvalloc;
+    usable_size: allocators::UsableSizeFn = stubs::usable_size => core.usable_size;
+    trim: allocators::TrimFn = stubs::trim => core.trim;
+    libc_malloc: allocators::MallocFn = stubs::libc_malloc => takeovers.libc_malloc;
+    libc_free: allocators::FreeFn = stubs::libc_free => takeovers.libc_free;
+    libc_calloc: allocators::CallocFn = stubs::libc_calloc => takeovers.libc_calloc;
+    libc_realloc: allocators::ReallocFn = stubs::libc_realloc => takeovers.libc_realloc;
+    libc_memalign: allocators::AlignFn = stubs::libc_memalign => takeovers.libc_memalign;
+    libc_valloc: allocators::MallocFn = stubs::libc_valloc => takeovers.libc_valloc;
+    libc_pvalloc: allocators::MallocFn = stubs::libc_pvalloc => takeovers.libc_pvalloc;
+    strdup: allocators::StrdupFn = stubs::strdup => takeovers.strdup;
+    strndup: allocators::StrndupFn = stubs::strndup => takeovers.strndup;
+    mallinfo: allocators::MallinfoFn = stubs::mallinfo => takeovers.mallinfo;
+    mallinfo2: allocators::Mallinfo2Fn = stubs::mallinfo2 => takeovers.mallinfo2;
+    mallopt: allocators::MalloptFn = stubs::mallopt => takeovers.mallopt;
+    malloc_stats: allocators::MallocStatsFn = stubs::malloc_stats => takeovers.malloc_stats;
+    malloc_info: allocators::MallocInfoFn = stubs::malloc_info => takeovers.malloc_info;
 }
 
 /// What every exported function calls.
@@ -405,12 +419,12 @@ fn choose<'a>(
         ),
     };
     let resolved = target.and_then(|target| {
-        let (table, filled) =
+        let (core, filled) =
             with_object(target.base, |object| allocators::resolve(family, object))??;
-        Some((target, table, filled))
+        Some((target, core, filled))
     });
-    let (target, family, reason, table, filled) = match resolved {
-        Some((target, table, filled)) => (target, family, reason, table, filled),
+    let (target, family, reason, core, filled) = match resolved {
+        Some((target, core, filled)) => (target, family, reason, core, filled),
         None => {
             let unusable = Reason::AllocatorUnusable {
                 path: target.map_or(&[][..], |target| target.path),
@@ -420,7 +434,7 @@ fn choose<'a>(
                 path: b"libc.so.6",
                 role: Role::Libc,
             });
-            let Some(Some((table, filled))) = with_object(libc.base, |object| {
+            let Some(Some((core, filled))) = with_object(libc.base, |object| {
                 allocators::resolve(&allocators::STANDARD, object)
             }) else {
                 // glibc always defines these; without it nothing can allocate.
@@ -428,9 +442,10 @@ fn choose<'a>(
                 // SAFETY: abort is always safe to call.
                 unsafe { libc::abort() }
             };
-            (libc, &allocators::STANDARD, unusable, table, filled)
+            (libc, &allocators::STANDARD, unusable, core, filled)
         }
     };
+    let takeovers = takeovers(target.base, survey.libc.map(|libc| libc.base), &core);
     Decision {
         identity,
         config_path: config_path.to_bytes(),
@@ -441,8 +456,32 @@ fn choose<'a>(
         family: family.label,
         filled,
         duplicate_of,
-        table,
+        table: Table { core, takeovers },
     }
+}
+
+/// The glibc functions allocators take over, from the route's object where it
+/// defines them and from glibc otherwise (see [`Takeovers`]).
+fn takeovers(route: usize, libc: Option<usize>, core: &Core) -> Takeovers {
+    let mut from_route = [None; allocators::TAKEOVER_NAMES.len()];
+    let mut from_libc = [None; allocators::TAKEOVER_NAMES.len()];
+    loader::for_each_object(|object| {
+        let found = if object.base() == route {
+            &mut from_route
+        } else if Some(object.base()) == libc {
+            &mut from_libc
+        } else {
+            return ControlFlow::Continue(());
+        };
+        for (slot, name) in found.iter_mut().zip(allocators::TAKEOVER_NAMES) {
+            *slot = object.lookup(name);
+        }
+        ControlFlow::Continue(())
+    });
+    for (slot, fallback) in from_route.iter_mut().zip(from_libc) {
+        *slot = slot.or(fallback);
+    }
+    Takeovers::from_addresses(from_route, core)
 }
 
 /// Whether `LD_PRELOAD` or `/etc/ld.so.preload` lists `path`, by full path or
@@ -474,11 +513,49 @@ fn preload_lists_name(path: &[u8], scratch: &mut [u8]) -> bool {
 
 /// Replaces the functions that may receive a bootstrap block.
 fn with_bootstrap_checks(table: Table) -> Table {
-    Table {
+    LIBC_FREE_BEHIND_CHECK.store(table.takeovers.libc_free as *mut (), Ordering::Release);
+    LIBC_REALLOC_BEHIND_CHECK.store(table.takeovers.libc_realloc as *mut (), Ordering::Release);
+    let core = Core {
         free: free_checking,
         realloc: realloc_checking,
         usable_size: usable_size_checking,
-        ..table
+        ..table.core
+    };
+    let takeovers = Takeovers {
+        libc_free: libc_free_checking,
+        libc_realloc: libc_realloc_checking,
+        ..table.takeovers
+    };
+    Table { core, takeovers }
+}
+
+/// The `__libc_free` and `__libc_realloc` that the checking versions below
+/// forward to.
+static LIBC_FREE_BEHIND_CHECK: AtomicPtr<()> = AtomicPtr::new(core::ptr::null_mut());
+static LIBC_REALLOC_BEHIND_CHECK: AtomicPtr<()> = AtomicPtr::new(core::ptr::null_mut());
+
+unsafe extern "C" fn libc_free_checking(block: *mut c_void) {
+    if !bootstrap::contains(block as *const u8) {
+        // SAFETY: set by `with_bootstrap_checks` before this is installed;
+        // it has free's signature.
+        unsafe {
+            let free: allocators::FreeFn =
+                core::mem::transmute(LIBC_FREE_BEHIND_CHECK.load(Ordering::Acquire));
+            free(block)
+        }
+    }
+}
+
+unsafe extern "C" fn libc_realloc_checking(block: *mut c_void, size: usize) -> *mut c_void {
+    if bootstrap::contains(block as *const u8) {
+        // SAFETY: the same move as for `realloc`.
+        return unsafe { realloc_checking(block, size) };
+    }
+    // SAFETY: as above, with realloc's signature.
+    unsafe {
+        let realloc: allocators::ReallocFn =
+            core::mem::transmute(LIBC_REALLOC_BEHIND_CHECK.load(Ordering::Acquire));
+        realloc(block, size)
     }
 }
 
@@ -665,6 +742,132 @@ mod stubs {
         match enter() {
             Entry::Ready => unsafe { SLOTS.trim()(pad) },
             Entry::Deciding => 0,
+        }
+    }
+
+    pub unsafe extern "C" fn libc_malloc(size: usize) -> *mut c_void {
+        match enter() {
+            Entry::Ready => unsafe { SLOTS.libc_malloc()(size) },
+            Entry::Deciding => early(size, 16, || unsafe { PENDING.libc_malloc()(size) }),
+        }
+    }
+
+    pub unsafe extern "C" fn libc_free(block: *mut c_void) {
+        if block.is_null() || bootstrap::contains(block as *const u8) {
+            return;
+        }
+        match enter() {
+            Entry::Ready => unsafe { SLOTS.libc_free()(block) },
+            Entry::Deciding if bootstrap::is_closed() => unsafe { PENDING.libc_free()(block) },
+            Entry::Deciding => {}
+        }
+    }
+
+    pub unsafe extern "C" fn libc_calloc(count: usize, size: usize) -> *mut c_void {
+        match enter() {
+            Entry::Ready => unsafe { SLOTS.libc_calloc()(count, size) },
+            Entry::Deciding => match count.checked_mul(size) {
+                Some(bytes) => early(bytes, 16, || unsafe { PENDING.libc_calloc()(count, size) }),
+                None => no_memory(),
+            },
+        }
+    }
+
+    pub unsafe extern "C" fn libc_realloc(block: *mut c_void, size: usize) -> *mut c_void {
+        match enter() {
+            Entry::Ready => unsafe { SLOTS.libc_realloc()(block, size) },
+            Entry::Deciding => unsafe { realloc(block, size) },
+        }
+    }
+
+    pub unsafe extern "C" fn libc_memalign(align: usize, size: usize) -> *mut c_void {
+        match enter() {
+            Entry::Ready => unsafe { SLOTS.libc_memalign()(align, size) },
+            Entry::Deciding => unsafe { memalign(align, size) },
+        }
+    }
+
+    pub unsafe extern "C" fn libc_valloc(size: usize) -> *mut c_void {
+        match enter() {
+            Entry::Ready => unsafe { SLOTS.libc_valloc()(size) },
+            Entry::Deciding => unsafe { valloc(size) },
+        }
+    }
+
+    pub unsafe extern "C" fn libc_pvalloc(size: usize) -> *mut c_void {
+        match enter() {
+            Entry::Ready => unsafe { SLOTS.libc_pvalloc()(size) },
+            Entry::Deciding => unsafe { pvalloc(size) },
+        }
+    }
+
+    /// A bootstrap copy of `length` bytes of `text` plus a NUL.
+    ///
+    /// # Safety
+    /// `text` must have `length` readable bytes.
+    unsafe fn early_copy(text: *const c_char, length: usize) -> *mut c_char {
+        let Some(size) = length.checked_add(1) else {
+            return no_memory() as *mut c_char;
+        };
+        let copy = early(size, 16, no_memory) as *mut c_char;
+        if !copy.is_null() {
+            // SAFETY: `copy` has `size` bytes; bootstrap memory is zeroed, so
+            // the terminator is already there.
+            unsafe { core::ptr::copy_nonoverlapping(text, copy, length) };
+        }
+        copy
+    }
+
+    pub unsafe extern "C" fn strdup(text: *const c_char) -> *mut c_char {
+        match enter() {
+            Entry::Ready => unsafe { SLOTS.strdup()(text) },
+            Entry::Deciding if bootstrap::is_closed() => unsafe { PENDING.strdup()(text) },
+            Entry::Deciding => unsafe { early_copy(text, libc::strlen(text)) },
+        }
+    }
+
+    pub unsafe extern "C" fn strndup(text: *const c_char, limit: usize) -> *mut c_char {
+        match enter() {
+            Entry::Ready => unsafe { SLOTS.strndup()(text, limit) },
+            Entry::Deciding if bootstrap::is_closed() => unsafe { PENDING.strndup()(text, limit) },
+            Entry::Deciding => unsafe { early_copy(text, libc::strnlen(text, limit)) },
+        }
+    }
+
+    pub unsafe extern "C" fn mallinfo() -> allocators::Mallinfo {
+        match enter() {
+            Entry::Ready => unsafe { SLOTS.mallinfo()() },
+            Entry::Deciding => allocators::Mallinfo::default(),
+        }
+    }
+
+    pub unsafe extern "C" fn mallinfo2() -> allocators::Mallinfo2 {
+        match enter() {
+            Entry::Ready => unsafe { SLOTS.mallinfo2()() },
+            Entry::Deciding => allocators::Mallinfo2::default(),
+        }
+    }
+
+    pub unsafe extern "C" fn mallopt(option: c_int, value: c_int) -> c_int {
+        match enter() {
+            Entry::Ready => unsafe { SLOTS.mallopt()(option, value) },
+            Entry::Deciding => 0,
+        }
+    }
+
+    pub unsafe extern "C" fn malloc_stats() {
+        if let Entry::Ready = enter() {
+            unsafe { SLOTS.malloc_stats()() }
+        }
+    }
+
+    pub unsafe extern "C" fn malloc_info(options: c_int, stream: *mut c_void) -> c_int {
+        match enter() {
+            Entry::Ready => unsafe { SLOTS.malloc_info()(options, stream) },
+            Entry::Deciding => {
+                sys::set_errno(libc::EAGAIN);
+                -1
+            }
         }
     }
 }
