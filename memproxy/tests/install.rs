@@ -1,0 +1,76 @@
+//! `memproxy/install.sh`, the counterpart of the original's
+//! `make install-strip`: stripped files under $DESTDIR$PREFIX, a sample
+//! config only where none exists, and the prefix baked into the library.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+const PREFIX: &str = "/opt/memproxy-install-test";
+
+fn install(destdir: &Path) {
+    let output = Command::new(common::workspace().join("memproxy/install.sh"))
+        .env("PREFIX", PREFIX)
+        .env("DESTDIR", destdir)
+        .env("CARGO", env!("CARGO"))
+        .output()
+        .expect("install.sh runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn installs_stripped_files_and_keeps_an_existing_config() {
+    let destdir = tempfile::tempdir().expect("temporary directory");
+    install(destdir.path());
+    let root = destdir.path().join(PREFIX.trim_start_matches('/'));
+    let library = root.join("lib/libmemproxy.so");
+    for path in [
+        &library,
+        &root.join("bin/memproxy"),
+        &root.join("etc/memproxy.conf"),
+    ] {
+        assert!(path.is_file(), "{} missing", path.display());
+    }
+    let data = std::fs::read(&library).expect("library");
+    let file = object::File::parse(&*data).expect("ELF");
+    use object::Object;
+    assert!(
+        file.section_by_name(".symtab").is_none(),
+        "the library is not stripped"
+    );
+
+    let config = root.join("etc/memproxy.conf");
+    std::fs::write(&config, "mine\n").expect("edit the config");
+    install(destdir.path());
+    assert_eq!(
+        std::fs::read_to_string(&config).expect("config"),
+        "mine\n",
+        "install.sh overwrote a config"
+    );
+}
+
+#[test]
+fn the_default_config_path_is_under_the_prefix() {
+    let destdir = tempfile::tempdir().expect("temporary directory");
+    install(destdir.path());
+    let library = destdir
+        .path()
+        .join(PREFIX.trim_start_matches('/'))
+        .join("lib/libmemproxy.so");
+    let output = Command::new("/bin/true")
+        .env("LD_PRELOAD", &library)
+        .env("MEMPROXY_DEBUG", "1")
+        .env_remove("MEMPROXY_CONF")
+        .output()
+        .expect("true runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("config=\"{PREFIX}/etc/memproxy.conf\"")),
+        "{stderr}"
+    );
+}
