@@ -133,7 +133,7 @@ fn dynamic_entries(data: &[u8]) -> Vec<(u64, u64)> {
         .iter()
         .filter_map(|segment| segment.dynamic(endian, data).ok().flatten())
         .flatten()
-        .map(|entry| (entry.d_tag(endian) as u64, entry.d_val(endian)))
+        .map(|entry| (entry.d_tag(endian), entry.d_val(endian)))
         .collect()
 }
 

@@ -1,4 +1,5 @@
 //! Building the library under test, once per test binary.
+#![allow(dead_code)] // each test binary uses part of it
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
