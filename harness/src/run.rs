@@ -244,18 +244,7 @@ impl<'a> Run<'a> {
             env.push(("_".into(), value.into()));
         }
         if let Some(contents) = etc_preload {
-            let preload_file = dir_path.join("ld.so.preload");
-            std::fs::write(&preload_file, contents).map_err(setup)?;
-            let etc = etc_copy().map_err(NotRun::Setup)?;
-            let mut wrapped = mount_namespace_prefix().map_err(NotRun::NoMountNamespace)?;
-            wrapped.extend([
-                "/bin/sh".into(),
-                "-c".into(),
-                r#"mount --bind "$1" /etc && mount --bind "$2" /etc/ld.so.preload && shift 2 && exec "$@""#.into(),
-                "sh".into(),
-                path_str(etc),
-                path_str(&preload_file),
-            ]);
+            let mut wrapped = with_etc_preload(&contents, &dir_path)?;
             wrapped.append(&mut argv);
             argv = wrapped;
         }
@@ -361,6 +350,27 @@ fn lay_out(probe: &Path, case: &NameCase, dir: &Path) -> std::io::Result<()> {
     }
 }
 
+/// The argv prefix that runs a command with `/etc/ld.so.preload` holding
+/// `contents`, inside a private mount namespace: a copy of `/etc` is bound
+/// over `/etc`, and a file written in `scratch` over its `ld.so.preload`.
+/// Nothing outside the namespace sees either.
+pub fn with_etc_preload(contents: &str, scratch: &Path) -> Result<Vec<String>, NotRun> {
+    let preload_file = scratch.join("ld.so.preload");
+    std::fs::write(&preload_file, contents)
+        .map_err(|error| NotRun::Setup(format!("writing {}: {error}", preload_file.display())))?;
+    let etc = etc_copy().map_err(NotRun::Setup)?;
+    let mut argv = mount_namespace_prefix().map_err(NotRun::NoMountNamespace)?;
+    argv.extend([
+        "/bin/sh".into(),
+        "-c".into(),
+        r#"mount --bind "$1" /etc && mount --bind "$2" /etc/ld.so.preload && shift 2 && exec "$@""#.into(),
+        "sh".into(),
+        path_str(etc),
+        path_str(&preload_file),
+    ]);
+    Ok(argv)
+}
+
 /// A copy of `/etc` for the mount namespace, made once per process, with an
 /// empty `ld.so.preload` for a per-run file to be bound over.
 fn etc_copy() -> Result<&'static Path, String> {
@@ -443,8 +453,10 @@ fn mount_namespace_prefix() -> Result<Vec<String>, String> {
         .clone()
 }
 
-/// Runs with a timeout, collecting both streams.
-fn execute(mut command: Command) -> std::io::Result<(Option<ExitStatus>, bool, String, String)> {
+/// Runs with a timeout, collecting both streams: (status, timed out,
+/// stdout, stderr). The status is `None` only if the child could not be
+/// waited for.
+pub fn execute(mut command: Command) -> std::io::Result<(Option<ExitStatus>, bool, String, String)> {
     command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
