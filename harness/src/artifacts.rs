@@ -25,6 +25,8 @@ pub struct Artifacts {
     pub memproxy: PathBuf,
     pub plugin: PathBuf,
     pub probes: Vec<Probe>,
+    /// Where the C fixtures were built (listed in its `fixtures.json`).
+    pub fixtures_dir: PathBuf,
 }
 
 impl Artifacts {
@@ -56,7 +58,7 @@ impl Artifacts {
         };
         Artifacts::complete(
             file("libmemproxy.so")?,
-            file("libprobe-plugin.so")?,
+            dir.to_owned(),
             file("probe-c")?,
             file("probe-rs")?,
         )
@@ -108,17 +110,12 @@ impl Artifacts {
         let memproxy = memproxy.ok_or("cargo built no libmemproxy.so")?;
         let probe_rs = probe_rs.ok_or("cargo built no probe-rs")?;
         let out = fixtures_out.ok_or("the fixtures build script did not run")?;
-        Artifacts::complete(
-            memproxy,
-            out.join("libprobe-plugin.so"),
-            out.join("probe-c"),
-            probe_rs,
-        )
+        Artifacts::complete(memproxy, out.clone(), out.join("probe-c"), probe_rs)
     }
 
     fn complete(
         memproxy: PathBuf,
-        plugin: PathBuf,
+        fixtures_dir: PathBuf,
         probe_c: PathBuf,
         probe_rs: PathBuf,
     ) -> Result<Artifacts, String> {
@@ -126,28 +123,44 @@ impl Artifacts {
             Probe::new("probe-c", probe_c)?,
             Probe::new("probe-rs", probe_rs)?,
         ];
+        let plugin = fixtures_dir.join("libprobe-plugin.so");
         Ok(Artifacts {
             memproxy,
             plugin,
             probes,
+            fixtures_dir,
         })
+    }
+
+    /// A C fixture built next to the probes, by its file name in
+    /// `fixtures.json`.
+    pub fn fixture(&self, name: &str) -> PathBuf {
+        let path = self.fixtures_dir.join(name);
+        assert!(path.exists(), "fixture {} was not built", path.display());
+        path
     }
 
     /// Copies everything into `dir` under the names [`Artifacts::prebuilt`]
     /// expects.
     pub fn export(&self, dir: &Path) -> Result<(), String> {
         std::fs::create_dir_all(dir).map_err(|error| format!("{}: {error}", dir.display()))?;
-        let copies = [
-            (&self.memproxy, "libmemproxy.so"),
-            (&self.plugin, "libprobe-plugin.so"),
-        ]
-        .into_iter()
-        .chain(self.probes.iter().map(|probe| (&probe.path, probe.name)));
+        // Every C fixture is listed in fixtures.json, the plugin included.
+        let manifest = std::fs::read_to_string(self.fixtures_dir.join("fixtures.json"))
+            .map_err(|error| format!("fixtures.json: {error}"))?;
+        let fixtures: std::collections::BTreeMap<String, PathBuf> =
+            serde_json::from_str(&manifest).map_err(|error| format!("fixtures.json: {error}"))?;
+        let copies = [(&self.memproxy, "libmemproxy.so")]
+            .into_iter()
+            .chain(self.probes.iter().map(|probe| (&probe.path, probe.name)))
+            .chain(fixtures.iter().map(|(name, path)| (path, name.as_str())));
         for (from, name) in copies {
             std::fs::copy(from, dir.join(name))
                 .map_err(|error| format!("{} -> {}: {error}", from.display(), name))?;
         }
-        Ok(())
+        let local: std::collections::BTreeMap<&String, PathBuf> =
+            fixtures.keys().map(|name| (name, dir.join(name))).collect();
+        let manifest = serde_json::to_string(&local).map_err(|error| error.to_string())?;
+        std::fs::write(dir.join("fixtures.json"), manifest).map_err(|error| error.to_string())
     }
 }
 
