@@ -6,7 +6,7 @@
 //! holds.
 
 use crate::exclusion::Verdict;
-use crate::route::{Decision, Reason};
+use crate::route::{ConfigSource, Decision, Reason};
 use crate::sys;
 
 struct Line<'b> {
@@ -100,22 +100,30 @@ pub fn report(decision: &Decision<'_>, buf: &mut [u8]) {
     line.raw(b" execfn=").quoted(decision.identity.execfn);
     line.raw(b" exe=").quoted(decision.identity.exe);
     line.raw(b" config=").quoted(decision.config_path);
-    line.raw(b" match=");
+    line.raw(b" config-source=")
+        .raw(match decision.config_source {
+            ConfigSource::BuiltIn => b"built-in",
+            ConfigSource::Environment => b"env",
+            ConfigSource::IgnoredRelative => b"env-ignored-relative",
+            ConfigSource::IgnoredTooLong => b"env-ignored-too-long",
+        });
+    line.raw(b" config-state=");
     match decision.verdict {
         Verdict::NotRead => line.raw(b"not-read"),
-        Verdict::Missing => line.raw(b"none config-missing"),
+        Verdict::Missing => line.raw(b"missing"),
         Verdict::NotRegular(kind) => line
-            .raw(b"none config-not-regular=")
+            .raw(b"not-regular config-kind=")
             .quoted(kind.label().as_bytes()),
-        Verdict::Unreadable(errno) => line
-            .raw(b"none config-unreadable errno=")
-            .number(errno as u64),
-        Verdict::NoMatch => line.raw(b"none"),
+        Verdict::Unreadable(errno) => line.raw(b"unreadable config-errno=").number(errno as u64),
+        Verdict::NoMatch | Verdict::Excluded(_) => line.raw(b"read"),
+    };
+    match decision.verdict {
         Verdict::Excluded(found) => line
-            .raw(b"line ")
+            .raw(b" match=")
             .number(found.line)
             .raw(b" source=")
             .quoted(found.source.label().as_bytes()),
+        _ => line.raw(b" match=none"),
     };
     if let Some(first_copy) = decision.duplicate_of {
         line.raw(b" duplicate-of=").quoted(first_copy);

@@ -192,6 +192,7 @@ pub enum Reason<'a> {
 pub struct Decision<'a> {
     pub identity: Identity<'a>,
     pub config_path: &'a [u8],
+    pub config_source: ConfigSource,
     pub verdict: Verdict,
     pub reason: Reason<'a>,
     pub glibc: bool,
@@ -210,10 +211,14 @@ fn decide() {
     let scratch = unsafe { &mut *SCRATCH.0.get() };
     let secure = sys::aux_value(libc::AT_SECURE) != 0;
     let debug = !secure
-        && sys::start_env(b"MEMPROXY_DEBUG", &mut scratch.env_value).is_some_and(debug_enabled);
-    let config_path = config_path(secure, &mut scratch.env_value, &mut scratch.config_path);
+        && sys::start_env(b"MEMPROXY_DEBUG", &mut scratch.env_value)
+            .value()
+            .is_some_and(debug_enabled);
+    let (config_path, config_source) =
+        config_path(secure, &mut scratch.env_value, &mut scratch.config_path);
     let identity = exe::identify(&mut scratch.exe);
-    let decision = choose(identity, config_path, debug, &mut scratch.scan);
+    let mut decision = choose(identity, config_path, debug, &mut scratch.scan);
+    decision.config_source = config_source;
 
     PENDING.publish(&with_bootstrap_checks(decision.table));
     let table = if bootstrap::close() {
@@ -234,34 +239,60 @@ fn debug_enabled(value: &[u8]) -> bool {
     !value.is_empty() && value != b"0"
 }
 
+/// Where the config path came from.
+#[derive(Clone, Copy)]
+pub enum ConfigSource {
+    /// Fixed at build time: `$PREFIX/etc/memproxy.conf`.
+    BuiltIn,
+    /// `MEMPROXY_CONF`.
+    Environment,
+    /// `MEMPROXY_CONF` was not absolute: each process would read a different
+    /// file depending on its working directory, so the built-in path is used.
+    IgnoredRelative,
+    /// `MEMPROXY_CONF` was longer than a path can be; the built-in path is used.
+    IgnoredTooLong,
+}
+
 /// `MEMPROXY_CONF` unless the process is AT_SECURE (setuid, setgid, file
 /// capabilities), where the caller's environment must not choose what a
 /// privileged process reads; otherwise the path fixed at build time.
-fn config_path<'s>(secure: bool, env_value: &mut [u8], out: &'s mut [u8]) -> &'s CStr {
+fn config_path<'s>(
+    secure: bool,
+    env_value: &mut [u8],
+    out: &'s mut [u8],
+) -> (&'s CStr, ConfigSource) {
     const DEFAULT: &CStr = match CStr::from_bytes_with_nul(
         concat!(env!("MEMPROXY_DEFAULT_CONFIG"), "\0").as_bytes(),
     ) {
         Ok(path) => path,
         Err(_) => panic!("the default config path must not contain NUL"),
     };
-    let chosen = if secure {
-        None
-    } else {
-        sys::start_env(b"MEMPROXY_CONF", env_value)
+    if secure {
+        return (DEFAULT, ConfigSource::BuiltIn);
+    }
+    let chosen = match sys::start_env(b"MEMPROXY_CONF", env_value) {
+        sys::EnvVar::Set([]) => return (DEFAULT, ConfigSource::BuiltIn),
+        sys::EnvVar::Set(path) if path.first() != Some(&b'/') => {
+            return (DEFAULT, ConfigSource::IgnoredRelative);
+        }
+        sys::EnvVar::Set(path) => path,
+        sys::EnvVar::Unset => return (DEFAULT, ConfigSource::BuiltIn),
+        sys::EnvVar::TooLong => return (DEFAULT, ConfigSource::IgnoredTooLong),
     };
-    let Some(chosen) = chosen.filter(|path| !path.is_empty()) else {
-        return DEFAULT;
-    };
+    // `out` keeps one byte for the terminating NUL.
     let Some((path, rest)) = out.split_at_mut_checked(chosen.len()) else {
-        return DEFAULT;
+        return (DEFAULT, ConfigSource::IgnoredTooLong);
     };
     let Some(nul) = rest.first_mut() else {
-        return DEFAULT;
+        return (DEFAULT, ConfigSource::IgnoredTooLong);
     };
     path.copy_from_slice(chosen);
     *nul = 0;
     let with_nul = out.get(..chosen.len() + 1).unwrap_or(&[]);
-    CStr::from_bytes_with_nul(with_nul).unwrap_or(DEFAULT)
+    match CStr::from_bytes_with_nul(with_nul) {
+        Ok(path) => (path, ConfigSource::Environment),
+        Err(_) => (DEFAULT, ConfigSource::IgnoredTooLong),
+    }
 }
 
 /// What the walk over loaded objects found.
@@ -449,6 +480,7 @@ fn choose<'a>(
     Decision {
         identity,
         config_path: config_path.to_bytes(),
+        config_source: ConfigSource::BuiltIn,
         verdict,
         reason,
         glibc: target.role == Role::Libc,
@@ -485,30 +517,42 @@ fn takeovers(route: usize, libc: Option<usize>, core: &Core) -> Takeovers {
 }
 
 /// Whether `LD_PRELOAD` or `/etc/ld.so.preload` lists `path`, by full path or
-/// by name. A prefixed-only allocator that a program merely links against
-/// must not take over the whole process.
+/// by name, parsed as ld.so parses them. A prefixed-only allocator that a
+/// program merely links against must not take over the whole process.
 fn preload_lists_name(path: &[u8], scratch: &mut [u8]) -> bool {
-    let listed = |list: &[u8]| {
-        list.split(|&b| matches!(b, b':' | b' ' | b'\t' | b'\n'))
-            .filter(|entry| !entry.is_empty())
-            .any(|entry| {
-                if entry.contains(&b'/') {
-                    entry == path
-                } else {
-                    entry == memproxy_config::basename(path)
-                }
-            })
+    let names_it = |entry: &[u8]| {
+        if entry.contains(&b'/') {
+            entry == path
+        } else {
+            entry == memproxy_config::basename(path)
+        }
     };
-    if sys::start_env(b"LD_PRELOAD", scratch).is_some_and(&listed) {
+    // ld.so splits LD_PRELOAD at spaces and colons.
+    if let Some(list) = sys::start_env(b"LD_PRELOAD", scratch).value()
+        && list.split(|&b| matches!(b, b' ' | b':')).any(names_it)
+    {
         return true;
     }
     let Ok(mut file) = sys::Fd::open_read_only(c"/etc/ld.so.preload") else {
         return false;
     };
-    let Ok(length) = memproxy_config::ReadBytes::read(&mut file, scratch) else {
-        return false;
-    };
-    scratch.get(..length).is_some_and(listed)
+    // The file: blanks, newlines and colons separate entries, and `#`
+    // starts a comment that runs to the end of the line. Only its first
+    // `scratch.len()` bytes are considered.
+    let mut length = 0;
+    while let Some(free) = scratch.get_mut(length..).filter(|free| !free.is_empty()) {
+        match memproxy_config::ReadBytes::read(&mut file, free) {
+            Ok(0) | Err(_) => break,
+            Ok(count) => length += count,
+        }
+    }
+    let contents = scratch.get(..length).unwrap_or(&[]);
+    contents.split(|&b| b == b'\n').any(|line| {
+        let uncommented = line.split(|&b| b == b'#').next().unwrap_or(&[]);
+        uncommented
+            .split(|&b| matches!(b, b' ' | b'\t' | b':'))
+            .any(names_it)
+    })
 }
 
 /// Replaces the functions that may receive a bootstrap block.

@@ -253,13 +253,30 @@ unsafe extern "C" {
     static environ: *const *const libc::c_char;
 }
 
+/// An environment variable, copied into caller-owned memory.
+pub enum EnvVar<'s> {
+    Unset,
+    Set(&'s [u8]),
+    /// Set, but longer than the memory given for it.
+    TooLong,
+}
+
+impl<'s> EnvVar<'s> {
+    pub fn value(self) -> Option<&'s [u8]> {
+        match self {
+            EnvVar::Set(value) => Some(value),
+            EnvVar::Unset | EnvVar::TooLong => None,
+        }
+    }
+}
+
 /// An environment variable as it was when the process started.
 ///
 /// glibc's `environ` is only set by libc's own initialiser. An allocation made
 /// before that (by ld.so or another library's constructor) would see it
 /// empty, so in that case the variable is read from `/proc/self/environ`
 /// into `scratch`.
-pub fn start_env<'s>(name: &[u8], scratch: &'s mut [u8]) -> Option<&'s [u8]> {
+pub fn start_env<'s>(name: &[u8], scratch: &'s mut [u8]) -> EnvVar<'s> {
     // SAFETY: reading a pointer-sized global of glibc.
     let table = unsafe { environ };
     if table.is_null() {
@@ -270,14 +287,16 @@ pub fn start_env<'s>(name: &[u8], scratch: &'s mut [u8]) -> Option<&'s [u8]> {
         // SAFETY: `environ` is a NULL-terminated array of C strings.
         let entry = unsafe { *cursor };
         if entry.is_null() {
-            return None;
+            return EnvVar::Unset;
         }
         // SAFETY: each entry is a NUL-terminated string.
         let bytes = unsafe { CStr::from_ptr(entry) }.to_bytes();
         if let Some(value) = value_of(bytes, name) {
-            let copy = scratch.get_mut(..value.len())?;
+            let Some(copy) = scratch.get_mut(..value.len()) else {
+                return EnvVar::TooLong;
+            };
             copy.copy_from_slice(value);
-            return Some(copy);
+            return EnvVar::Set(copy);
         }
         // SAFETY: still within the array, which ends at the NULL seen above.
         cursor = unsafe { cursor.add(1) };
@@ -289,23 +308,37 @@ fn value_of<'e>(entry: &'e [u8], name: &[u8]) -> Option<&'e [u8]> {
 }
 
 /// Streams `/proc/self/environ` (NUL-separated) looking for `name=`.
-fn proc_environ<'s>(name: &[u8], scratch: &'s mut [u8]) -> Option<&'s [u8]> {
-    let mut file = Fd::open_read_only(c"/proc/self/environ").ok()?;
+fn proc_environ<'s>(name: &[u8], scratch: &'s mut [u8]) -> EnvVar<'s> {
+    let Ok(mut file) = Fd::open_read_only(c"/proc/self/environ") else {
+        return EnvVar::Unset;
+    };
     let mut chunk = [0u8; 512];
     // Bytes of the current entry compared so far, or None once it differs.
     let mut matched: Option<usize> = Some(0);
     let mut value_length: Option<usize> = None;
     loop {
-        let count = file.read(&mut chunk).ok()?;
+        let Ok(count) = file.read(&mut chunk) else {
+            return EnvVar::Unset;
+        };
+        let finished = |length: usize, scratch: &'s mut [u8]| match scratch.get(..length) {
+            Some(value) => EnvVar::Set(value),
+            None => EnvVar::TooLong,
+        };
         if count == 0 {
-            return value_length.and_then(|length| scratch.get(..length));
+            return match value_length {
+                Some(length) => finished(length, scratch),
+                None => EnvVar::Unset,
+            };
         }
-        for &byte in chunk.get(..count)? {
+        for &byte in chunk.get(..count).unwrap_or(&[]) {
             if let Some(length) = value_length {
                 if byte == 0 {
-                    return scratch.get(..length);
+                    return finished(length, scratch);
                 }
-                *scratch.get_mut(length)? = byte;
+                let Some(slot) = scratch.get_mut(length) else {
+                    return EnvVar::TooLong;
+                };
+                *slot = byte;
                 value_length = Some(length + 1);
             } else if byte == 0 {
                 matched = Some(0);

@@ -164,12 +164,13 @@ pub fn inspect(config: &ConfigPath) -> Inspection {
             .with_fix("make it a readable regular file (chmod a+r)"),
         ),
     }
-    if config.source == Source::MemproxyConf && config.path.is_relative() {
+    if config.source == Source::BuiltInMemproxyConfIgnored {
         inspection.findings.push(
             Finding::warning(
                 "relative-config-path",
-                "MEMPROXY_CONF is a relative path: every program resolves it against its own \
-                 working directory, and finds no config (so excludes nothing) elsewhere",
+                "MEMPROXY_CONF is not an absolute path (or is too long): the library ignores it, \
+                 since a relative path would name a different file in each working directory, \
+                 and reads the built-in config instead",
             )
             .with_fix("set MEMPROXY_CONF to an absolute path"),
         );

@@ -1,7 +1,7 @@
 //! Which exclusion list the library reads, and reading it the way the library
 //! does.
 //!
-//! The library takes `MEMPROXY_CONF` when set and non-empty (except in
+//! The library takes `MEMPROXY_CONF` when set to an absolute path (except in
 //! setuid/setgid programs), else the path fixed at build time; `build.rs`
 //! fixes that path by the library's own rule. It `stat`s the file before
 //! opening it and never reads a FIFO, directory or device: a process must not
@@ -29,6 +29,9 @@ pub enum Source {
     MemproxyConf,
     /// The path fixed at build time.
     BuiltIn,
+    /// The path fixed at build time, because `MEMPROXY_CONF` is relative or
+    /// too long and the library ignores it.
+    BuiltInMemproxyConfIgnored,
 }
 
 impl Source {
@@ -38,6 +41,9 @@ impl Source {
             Source::Argument => "given on the command line",
             Source::MemproxyConf => "from MEMPROXY_CONF",
             Source::BuiltIn => "the built-in default",
+            Source::BuiltInMemproxyConfIgnored => {
+                "the built-in default: the library ignores MEMPROXY_CONF unless it is an absolute path"
+            }
         }
     }
 }
@@ -60,15 +66,24 @@ pub fn choose(argument: Option<&Path>) -> ConfigPath {
             source: Source::Argument,
         };
     }
+    // The same rule as the library's `route::config_path`: a relative value
+    // would name a different file in each working directory, and a value of
+    // PATH_MAX bytes or more cannot be opened.
+    let built_in = |source| ConfigPath {
+        path: PathBuf::from(BUILT_IN_CONFIG),
+        source,
+    };
     match std::env::var_os("MEMPROXY_CONF").filter(|value| !value.is_empty()) {
+        Some(value)
+            if !Path::new(&value).is_absolute() || value.len() >= libc::PATH_MAX as usize =>
+        {
+            built_in(Source::BuiltInMemproxyConfIgnored)
+        }
         Some(value) => ConfigPath {
             path: PathBuf::from(value),
             source: Source::MemproxyConf,
         },
-        None => ConfigPath {
-            path: PathBuf::from(BUILT_IN_CONFIG),
-            source: Source::BuiltIn,
-        },
+        None => built_in(Source::BuiltIn),
     }
 }
 

@@ -4,13 +4,12 @@
 //!
 //! ```text
 //! memproxy[PID]: route=custom reason=not-excluded allocator="/lib/.../libjemalloc.so.2"
-//!     api="standard" execfn="/bin/true" exe="/usr/bin/true" config="..." match=none
+//!     api="standard" execfn="/bin/true" exe="/usr/bin/true" config="..."
+//!     config-source=env config-state=read match=none
 //! ```
 //!
-//! Values are bare words or double-quoted strings with `\"`, `\\` and `\xNN`
-//! escapes. A few fields carry extra bare words (`match=line 3 source="exe
-//! name"`, `match=none config-missing`); such words are appended to the
-//! preceding field's value, so every word of the line survives.
+//! Every field is `key=value`; values are bare words or double-quoted strings
+//! with `\"`, `\\` and `\xNN` escapes.
 
 use std::collections::BTreeMap;
 
@@ -45,25 +44,16 @@ pub fn parse(line: &str) -> Option<DebugLine> {
         return None;
     }
     let mut fields: BTreeMap<String, String> = BTreeMap::new();
-    let mut last_key: Option<String> = None;
     let mut cursor = rest;
     while let Some(start) = cursor.find(|character| character != ' ') {
         cursor = &cursor[start..];
-        let word_end = cursor.find([' ', '=']).unwrap_or(cursor.len());
-        if cursor[word_end..].starts_with('=') {
-            let key = cursor[..word_end].to_owned();
-            let (value, after) = read_value(&cursor[word_end + 1..]);
-            fields.insert(key.clone(), value);
-            last_key = Some(key);
-            cursor = after;
-        } else {
-            let word = &cursor[..word_end];
-            if let Some(value) = last_key.as_ref().and_then(|key| fields.get_mut(key)) {
-                value.push(' ');
-                value.push_str(word);
-            }
-            cursor = &cursor[word_end..];
+        let (key, after_key) = cursor.split_once('=')?;
+        if key.contains(' ') {
+            return None;
         }
+        let (value, after) = read_value(after_key);
+        fields.insert(key.to_owned(), value);
+        cursor = after;
     }
     Some(DebugLine {
         pid,
@@ -108,25 +98,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_quoted_values_and_extra_words() {
+    fn reads_bare_and_quoted_values() {
         let line = parse(
             "memproxy[42]: route=glibc reason=excluded allocator=\"/lib/libc.so.6\" \
              api=\"standard\" execfn=\"/bin/a \\\"b\\\"\\x09\" exe=\"/usr/bin/x\" \
-             config=\"/c\" match=line 3 source=\"execfn name\"",
+             config=\"/c\" config-source=env config-state=read match=3 source=\"execfn name\"",
         )
         .expect("a decision line");
         assert_eq!(line.pid, 42);
         assert_eq!(line.field("route"), Some("glibc"));
         assert_eq!(line.field("execfn"), Some("/bin/a \"b\"\\x09"));
-        assert_eq!(line.field("match"), Some("line 3"));
+        assert_eq!(line.field("match"), Some("3"));
         assert_eq!(line.field("source"), Some("execfn name"));
+        assert_eq!(line.field("config-state"), Some("read"));
     }
 
     #[test]
-    fn keeps_extra_words_of_a_missing_config() {
-        let line = parse("memproxy[7]: route=custom reason=not-excluded match=none config-missing")
-            .expect("a decision line");
-        assert_eq!(line.field("match"), Some("none config-missing"));
+    fn rejects_a_word_that_is_not_a_field() {
+        assert!(parse("memproxy[7]: route=custom reason=not-excluded match=none stray").is_none());
     }
 
     #[test]

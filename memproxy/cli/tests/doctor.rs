@@ -230,7 +230,7 @@ fn an_excluded_probe_is_reported_with_its_line() {
     let fields = &report["probe"]["decision"]["fields"];
     assert_eq!(fields["route"], "glibc");
     assert_eq!(fields["reason"], "excluded");
-    assert_eq!(fields["match"], "line 2");
+    assert_eq!(fields["match"], "2");
     assert_eq!(fields["source"], "execfn name");
     finding(&report, "probe-excluded");
 }

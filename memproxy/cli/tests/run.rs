@@ -38,7 +38,7 @@ fn exclude_routes_the_command_to_glibc() {
     let lines = decisions(&err);
     assert_eq!(lines.len(), 1, "one process, one decision:\n{err}");
     assert_contains(lines[0], "route=glibc reason=excluded");
-    assert_contains(lines[0], "match=line 1 source=\"execfn name\"");
+    assert_contains(lines[0], "match=1 source=\"execfn name\"");
 }
 
 #[test]

@@ -235,9 +235,10 @@ pub(super) fn judge_probe(probe: &Probe, findings: &mut Vec<Finding>) {
         "excluded" => findings.push(Finding::note(
             "probe-excluded",
             format!(
-                "the probe `{command}` is excluded by the config ({}): choose another with \
-                 --probe to see the custom route",
-                decision.field("match").unwrap_or("?")
+                "the probe `{command}` is excluded by the config (line {}, by its {}): choose \
+                 another with --probe to see the custom route",
+                decision.field("match").unwrap_or("?"),
+                decision.field("source").unwrap_or("name")
             ),
         )),
         _ => {}
