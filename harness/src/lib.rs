@@ -15,11 +15,12 @@
 //! - [`probe`]: the probes' records and what they say about ownership;
 //! - [`run`]: starting a probe the way a case says;
 //! - [`matrix`]: running cells and judging them;
-//! - [`report`]: the table, JSON and Markdown;
+//! - [`report`]: the table, JSON and Markdown; [`compare`]: platforms side by side;
 //! - [`artifacts`]: building the library and the probes.
 
 pub mod allocators;
 pub mod artifacts;
+pub mod compare;
 pub mod expect;
 pub mod matrix;
 pub mod names;

@@ -56,6 +56,18 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         export_artifacts: Option<PathBuf>,
     },
+    /// Prints several platforms' report.json side by side (Markdown).
+    #[command(after_help = "Example:\n  \
+        harness compare target/conformance/host/report.json target/conformance/trixie/report.json\n\n\
+        Exit status: 0 when every report passed every cell, 1 otherwise, 2 on a read error.")]
+    Compare {
+        /// The report.json files, one per platform.
+        #[arg(required = true)]
+        reports: Vec<PathBuf>,
+        /// Also write the table to this file.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 fn default_out_dir() -> PathBuf {
@@ -71,20 +83,71 @@ fn default_out_dir() -> PathBuf {
 }
 
 fn main() -> ExitCode {
-    let Cli {
-        command:
-            Command::Report {
-                added,
-                only,
-                orders,
-                cases,
-                out,
-                jobs,
-                platform,
-                export_artifacts,
-            },
-    } = Cli::parse();
-    let mut added = added;
+    match Cli::parse().command {
+        Command::Report {
+            added,
+            only,
+            orders,
+            cases,
+            out,
+            jobs,
+            platform,
+            export_artifacts,
+        } => report(
+            added,
+            only,
+            orders,
+            cases,
+            out,
+            jobs,
+            platform,
+            export_artifacts,
+        ),
+        Command::Compare { reports, out } => compare(&reports, out.as_deref()),
+    }
+}
+
+/// Prints platforms' reports side by side, and writes the table to `out`.
+fn compare(paths: &[PathBuf], out: Option<&std::path::Path>) -> ExitCode {
+    let mut reports = Vec::new();
+    for path in paths {
+        match harness::compare::Summary::read(path) {
+            Ok(summary) => reports.push(summary),
+            Err(error) => {
+                eprintln!("harness: {error}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let table = harness::compare::side_by_side(&reports);
+    print!("{table}");
+    if let Some(out) = out
+        && let Err(error) = std::fs::write(out, &table)
+    {
+        eprintln!("harness: writing {}: {error}", out.display());
+        return ExitCode::from(2);
+    }
+    let all_passed = reports
+        .iter()
+        .all(|report| report.cells.passed == report.cells.total);
+    if all_passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn report(
+    mut added: Vec<String>,
+    only: Option<Vec<String>>,
+    orders: Vec<String>,
+    cases: Vec<String>,
+    out: PathBuf,
+    jobs: Option<usize>,
+    platform: Option<String>,
+    export_artifacts: Option<PathBuf>,
+) -> ExitCode {
     if let Ok(list) = std::env::var(allocators::ADDED_VAR) {
         added.extend(
             list.split(',')

@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::matrix::GroupResult;
 
 /// Passed and total cells.
-#[derive(Clone, Copy, Default, Serialize)]
+#[derive(Clone, Copy, Default, Serialize, serde::Deserialize)]
 pub struct Tally {
     pub passed: usize,
     pub total: usize,
@@ -39,12 +39,18 @@ impl Tally {
 #[derive(Serialize)]
 pub struct Report<'a> {
     pub platform: String,
+    /// UTC date of the run, YYYY-MM-DD.
+    pub date: String,
     pub allocators: Vec<AllocatorInfo>,
     pub narrowed_out: Vec<(String, String)>,
     pub orders: Vec<&'static str>,
     pub cases: Vec<&'static str>,
     pub kinds: usize,
     pub cells: Tally,
+    /// Cells per allocator, in allocator order.
+    pub by_allocator: Vec<(String, Tally)>,
+    /// Cells per preload order, in order order.
+    pub by_order: Vec<(String, Tally)>,
     pub groups_not_run: usize,
     pub results: &'a [GroupResult],
 }
@@ -57,6 +63,8 @@ pub struct AllocatorInfo {
     pub added: bool,
     /// Heap functions it exports that memproxy does not route (a failure).
     pub unrouted: Vec<String>,
+    /// The Debian package and version that installed it, if dpkg knows.
+    pub package: Option<String>,
 }
 
 impl Report<'_> {
@@ -280,6 +288,12 @@ pub fn build<'a>(
                 added: allocator.added,
                 unrouted: crate::allocators::unrouted_takeovers(allocator, memproxy)
                     .unwrap_or_else(|error| vec![format!("cannot check: {error}")]),
+                package: package_of(
+                    allocator
+                        .path
+                        .as_deref()
+                        .unwrap_or(std::path::Path::new(crate::run::LIBC)),
+                ),
             })
             .collect(),
         narrowed_out,
@@ -295,10 +309,82 @@ pub fn build<'a>(
             .collect(),
         kinds,
         cells,
+        by_allocator: allocators
+            .iter()
+            .map(|allocator| {
+                (
+                    allocator.name.clone(),
+                    tally(results, |result| result.allocator == allocator.name),
+                )
+            })
+            .collect(),
+        by_order: crate::orders::ORDERS
+            .iter()
+            .filter(|order| results.iter().any(|result| result.order == order.id))
+            .map(|order| {
+                (
+                    order.id.to_owned(),
+                    tally(results, |result| result.order == order.id),
+                )
+            })
+            .collect(),
+        date: utc_date(),
         groups_not_run: results
             .iter()
             .filter(|result| result.not_run.is_some())
             .count(),
         results,
     }
+}
+
+fn tally(results: &[GroupResult], keep: impl Fn(&GroupResult) -> bool) -> Tally {
+    let mut tally = Tally::default();
+    for result in results.iter().filter(|result| keep(result)) {
+        tally.add(result);
+    }
+    tally
+}
+
+/// "libjemalloc2 5.3.0-1", from dpkg's database.
+fn package_of(path: &std::path::Path) -> Option<String> {
+    let query = |args: &[&str]| {
+        let output = std::process::Command::new("dpkg-query")
+            .args(args)
+            .output()
+            .ok()?;
+        output
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    };
+    // dpkg records /usr/lib on merged-/usr systems and /lib on older ones.
+    let canonical = path.canonicalize().ok()?;
+    let owner = query(&["-S", &canonical.display().to_string()])
+        .or_else(|| query(&["-S", &path.display().to_string()]))?;
+    let package = owner.split(':').next()?.trim().to_owned();
+    let version = query(&["-W", "-f", "${Version}", &package])?;
+    Some(format!("{package} {version}"))
+}
+
+/// Today's date in UTC, from the system clock (days since the epoch to a
+/// civil date, after Howard Hinnant's algorithm).
+fn utc_date() -> String {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs());
+    let days = (seconds / 86_400) as i64 + 719_468;
+    let era = days.div_euclid(146_097);
+    let day_of_era = days.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
 }

@@ -363,7 +363,8 @@ pub fn with_etc_preload(contents: &str, scratch: &Path) -> Result<Vec<String>, N
     argv.extend([
         "/bin/sh".into(),
         "-c".into(),
-        r#"mount --bind "$1" /etc && mount --bind "$2" /etc/ld.so.preload && shift 2 && exec "$@""#.into(),
+        r#"mount --bind "$1" /etc && mount --bind "$2" /etc/ld.so.preload && shift 2 && exec "$@""#
+            .into(),
         "sh".into(),
         path_str(etc),
         path_str(&preload_file),
@@ -456,7 +457,9 @@ fn mount_namespace_prefix() -> Result<Vec<String>, String> {
 /// Runs with a timeout, collecting both streams: (status, timed out,
 /// stdout, stderr). The status is `None` only if the child could not be
 /// waited for.
-pub fn execute(mut command: Command) -> std::io::Result<(Option<ExitStatus>, bool, String, String)> {
+pub fn execute(
+    mut command: Command,
+) -> std::io::Result<(Option<ExitStatus>, bool, String, String)> {
     command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

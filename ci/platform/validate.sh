@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Validates memproxy on a second platform: runs the conformance report here
+# and inside a Debian root of another release (default: trixie, glibc 2.41),
+# with the library and probes built here, then prints both side by side.
+#
+#   ci/platform/validate.sh [--release trixie] [--allocator NAME=PATH]...
+#
+# Results: target/conformance/host/ and target/conformance/<release>/
+# (report.json, report.md), and target/conformance/platforms.md.
+# Needs root (debootstrap, chroot, mount namespaces) and, for the first run,
+# network access to the Debian mirror. See ci/platform/README.md.
+set -euo pipefail
+
+release=trixie
+added=()
+while (($#)); do
+    case "$1" in
+        --release) release=$2; shift 2 ;;
+        --release=*) release=${1#*=}; shift ;;
+        --allocator) added+=(--allocator "$2"); shift 2 ;;
+        --allocator=*) added+=(--allocator "${1#*=}"); shift ;;
+        -h | --help) sed -n '2,11p' "$0"; exit 0 ;;
+        *) echo "validate.sh: unknown argument '$1'" >&2; exit 2 ;;
+    esac
+done
+
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+target=${CARGO_TARGET_DIR:-$top/target}
+root=$target/platforms/$release
+artifacts=$target/platforms/artifacts
+started=$SECONDS
+
+# The root needs python3 for the python-parent name case; everything else
+# runs from the host build.
+"$top/ci/platform/build-root.sh" --release "$release" --dir "$root" --add python3
+
+cargo build --release --manifest-path "$top/Cargo.toml" -p harness
+harness=$target/release/harness
+"$harness" report --export-artifacts "$artifacts"
+
+# The root's own gperftools tcmalloc, as an allocator given only by path.
+tcmalloc_full=/usr/lib/x86_64-linux-gnu/libtcmalloc.so.4
+status=0
+"$harness" report \
+    --allocator "tcmalloc-full=$tcmalloc_full" "${added[@]}" \
+    --out "$target/conformance/host" >"$target/conformance-host.log" 2>&1 || status=1
+tail -n 3 "$target/conformance-host.log"
+"$top/ci/platform/run-in-root.sh" --env "MEMPROXY_HARNESS_ARTIFACTS=$artifacts" "$root" -- \
+    "$harness" report --allocator "tcmalloc-full=$tcmalloc_full" "${added[@]}" \
+    --out "$target/conformance/$release" >"$target/conformance-$release.log" 2>&1 || status=1
+tail -n 3 "$target/conformance-$release.log"
+
+echo
+"$harness" compare --out "$target/conformance/platforms.md" \
+    "$target/conformance/host/report.json" "$target/conformance/$release/report.json" || status=1
+echo
+echo "validate.sh: $((SECONDS - started)) s; logs in $target/conformance-{host,$release}.log"
+exit "$status"
