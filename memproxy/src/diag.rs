@@ -125,6 +125,9 @@ pub fn report(decision: &Decision<'_>, buf: &mut [u8]) {
             .quoted(found.source.label().as_bytes()),
         _ => line.raw(b" match=none"),
     };
+    if decision.bootstrap_used {
+        line.raw(b" bootstrap=used");
+    }
     if let Some(first_copy) = decision.duplicate_of {
         line.raw(b" duplicate-of=").quoted(first_copy);
     }

@@ -201,6 +201,9 @@ pub struct Decision<'a> {
     pub filled: Filled,
     /// Another memproxy copy is loaded earlier and serves this process.
     pub duplicate_of: Option<&'a [u8]>,
+    /// Some allocation was served from the bootstrap region, so `free`,
+    /// `realloc` and `malloc_usable_size` check for its blocks from now on.
+    pub bootstrap_used: bool,
     table: Table,
 }
 
@@ -221,7 +224,8 @@ fn decide() {
     decision.config_source = config_source;
 
     PENDING.publish(&with_bootstrap_checks(decision.table));
-    let table = if bootstrap::close() {
+    decision.bootstrap_used = bootstrap::close();
+    let table = if decision.bootstrap_used {
         with_bootstrap_checks(decision.table)
     } else {
         decision.table
@@ -488,6 +492,7 @@ fn choose<'a>(
         family: family.label,
         filled,
         duplicate_of,
+        bootstrap_used: false,
         table: Table { core, takeovers },
     }
 }
