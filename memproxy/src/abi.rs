@@ -24,24 +24,31 @@ use crate::cxx;
 use crate::route::SLOTS;
 use crate::sys;
 
-// SAFETY (every function below): the caller upholds the C or C++ contract
-// of the function it calls; each forwards its arguments unchanged to the
-// route's implementation of the same contract.
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
-    unsafe { SLOTS.malloc()(size) }
+/// Functions that forward their arguments unchanged to the route's slot.
+macro_rules! forward {
+    ($($(#[$doc:meta])* $symbol:ident => $slot:ident($($arg:ident: $type:ty),*) -> $ret:ty;)*) => {$(
+        $(#[$doc])*
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn $symbol($($arg: $type),*) -> $ret {
+            // SAFETY: the caller upholds this function's C contract; the slot
+            // holds the route's implementation of the same contract.
+            unsafe { SLOTS.$slot()($($arg),*) }
+        }
+    )*};
 }
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn free(block: *mut c_void) {
-    unsafe { SLOTS.free()(block) }
-}
-
-/// Removed from glibc's API in 2.26 but still called by old binaries.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cfree(block: *mut c_void) {
-    unsafe { SLOTS.free()(block) }
+forward! {
+    malloc => malloc(size: usize) -> *mut c_void;
+    free => free(block: *mut c_void) -> ();
+    /// Removed from glibc's API in 2.26 but still called by old binaries.
+    cfree => free(block: *mut c_void) -> ();
+    realloc => realloc(block: *mut c_void, size: usize) -> *mut c_void;
+    memalign => memalign(align: usize, size: usize) -> *mut c_void;
+    aligned_alloc => aligned_alloc(align: usize, size: usize) -> *mut c_void;
+    valloc => valloc(size: usize) -> *mut c_void;
+    pvalloc => pvalloc(size: usize) -> *mut c_void;
+    malloc_usable_size => usable_size(block: *mut c_void) -> usize;
+    malloc_trim => trim(pad: usize) -> c_int;
 }
 
 #[unsafe(no_mangle)]
@@ -49,12 +56,8 @@ pub unsafe extern "C" fn calloc(count: usize, size: usize) -> *mut c_void {
     if count.checked_mul(size).is_none() {
         return no_memory();
     }
+    // SAFETY: as for `forward!`, with the product known not to overflow.
     unsafe { SLOTS.calloc()(count, size) }
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn realloc(block: *mut c_void, size: usize) -> *mut c_void {
-    unsafe { SLOTS.realloc()(block, size) }
 }
 
 #[unsafe(no_mangle)]
@@ -64,19 +67,10 @@ pub unsafe extern "C" fn reallocarray(
     size: usize,
 ) -> *mut c_void {
     match count.checked_mul(size) {
+        // SAFETY: the caller's block, and the size reallocarray promises.
         Some(bytes) => unsafe { SLOTS.realloc()(block, bytes) },
         None => no_memory(),
     }
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn memalign(align: usize, size: usize) -> *mut c_void {
-    unsafe { SLOTS.memalign()(align, size) }
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn aligned_alloc(align: usize, size: usize) -> *mut c_void {
-    unsafe { SLOTS.aligned_alloc()(align, size) }
 }
 
 #[unsafe(no_mangle)]
@@ -84,27 +78,8 @@ pub unsafe extern "C" fn posix_memalign(out: *mut *mut c_void, align: usize, siz
     if !align.is_power_of_two() || !align.is_multiple_of(core::mem::size_of::<*mut c_void>()) {
         return libc::EINVAL;
     }
+    // SAFETY: as for `forward!`, with an alignment posix_memalign accepts.
     unsafe { SLOTS.posix_memalign()(out, align, size) }
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn valloc(size: usize) -> *mut c_void {
-    unsafe { SLOTS.valloc()(size) }
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn pvalloc(size: usize) -> *mut c_void {
-    unsafe { SLOTS.pvalloc()(size) }
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn malloc_usable_size(block: *mut c_void) -> usize {
-    unsafe { SLOTS.usable_size()(block) }
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn malloc_trim(pad: usize) -> c_int {
-    unsafe { SLOTS.trim()(pad) }
 }
 
 /// The glibc functions allocators also export; see
@@ -113,6 +88,8 @@ macro_rules! takeover {
     ($($symbol:ident => $slot:ident($($arg:ident: $type:ty),*) -> $ret:ty;)*) => {$(
         #[unsafe(no_mangle)]
         pub unsafe extern "C" fn $symbol($($arg: $type),*) -> $ret {
+            // SAFETY: the caller upholds this function's contract; the slot
+            // holds glibc's or the allocator's implementation of it.
             unsafe { SLOTS.$slot()($($arg),*) }
         }
     )*};
@@ -147,10 +124,16 @@ macro_rules! operator_new {
     ($($symbol:ident($($arg:ident: $type:ty),*) => $allocate:expr, $runtime:expr;)*) => {$(
         #[unsafe(no_mangle)]
         pub unsafe extern "C" fn $symbol($($arg: $type),*) -> *mut c_void {
+            // SAFETY: the route's malloc or memalign, with the size (and the
+            // alignment, a power of two by std::align_val_t's contract) of
+            // this operator's call.
             let block = unsafe { $allocate };
             if !block.is_null() {
                 return block;
             }
+            // SAFETY: the C++ runtime's own definition of this very operator
+            // (or a fallback of the same signature), called with our caller's
+            // arguments: a tail call, so no frame of ours is unwound through.
             unsafe { $runtime.get()($($arg),*) }
         }
     )*};
@@ -175,6 +158,8 @@ macro_rules! operator_delete {
     ($($symbol:ident($($extra:ident: $type:ty),*);)*) => {$(
         #[unsafe(no_mangle)]
         pub unsafe extern "C" fn $symbol(block: *mut c_void, $(_: $type),*) {
+            // SAFETY: `block` came from an operator new above, which always
+            // allocates through the route.
             unsafe { SLOTS.free()(block) }
         }
     )*};

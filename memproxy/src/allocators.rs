@@ -248,32 +248,31 @@ pub fn resolve(family: &Family, object: &Object<'_>) -> Option<(Core, Filled)> {
     let usable_size = find(object, family.usable_size);
     let trim = find(object, family.trim);
 
-    // SAFETY (for each `function` call): the address is the definition of
-    // the named function of an allocator API whose C signature is the one of
-    // the field it fills.
-    let typed = Core {
-        malloc: unsafe { function::<MallocFn>(malloc) },
-        free: unsafe { function::<FreeFn>(free) },
-        calloc: calloc.map_or(calloc_via_malloc, |address| unsafe { function(address) }),
-        realloc: unsafe { function::<ReallocFn>(realloc) },
-        // The one memalign-shaped primitive the built functions use, in order
-        // of directness.
-        memalign: match (memalign, aligned_alloc, posix_memalign) {
-            (Some(address), _, _) | (None, Some(address), _) => unsafe { function(address) },
-            (None, None, Some(_)) => memalign_via_posix,
-            (None, None, None) => return None,
-        },
-        posix_memalign: posix_memalign.map_or(posix_memalign_via_memalign, |address| unsafe {
-            function(address)
-        }),
-        aligned_alloc: aligned_alloc.map_or(aligned_alloc_via_memalign, |address| unsafe {
-            function(address)
-        }),
-        valloc: valloc.map_or(valloc_via_memalign, |address| unsafe { function(address) }),
-        pvalloc: pvalloc.map_or(pvalloc_via_memalign, |address| unsafe { function(address) }),
-        usable_size: usable_size
-            .map_or(usable_size_unknown, |address| unsafe { function(address) }),
-        trim: trim.map_or(trim_nothing, |address| unsafe { function(address) }),
+    // SAFETY: each address is the definition of the named function of an
+    // allocator API whose C signature is the one of the field it fills; the
+    // closures below run inside this block.
+    let typed = unsafe {
+        Core {
+            malloc: function::<MallocFn>(malloc),
+            free: function::<FreeFn>(free),
+            calloc: calloc.map_or(calloc_via_malloc, |address| function(address)),
+            realloc: function::<ReallocFn>(realloc),
+            // The one memalign-shaped primitive the built functions use, in order
+            // of directness.
+            memalign: match (memalign, aligned_alloc, posix_memalign) {
+                (Some(address), _, _) | (None, Some(address), _) => function(address),
+                (None, None, Some(_)) => memalign_via_posix,
+                (None, None, None) => return None,
+            },
+            posix_memalign: posix_memalign
+                .map_or(posix_memalign_via_memalign, |address| function(address)),
+            aligned_alloc: aligned_alloc
+                .map_or(aligned_alloc_via_memalign, |address| function(address)),
+            valloc: valloc.map_or(valloc_via_memalign, |address| function(address)),
+            pvalloc: pvalloc.map_or(pvalloc_via_memalign, |address| function(address)),
+            usable_size: usable_size.map_or(usable_size_unknown, |address| function(address)),
+            trim: trim.map_or(trim_nothing, |address| function(address)),
+        }
     };
     PRIMITIVES.malloc.store(malloc, Ordering::Relaxed);
     PRIMITIVES.realloc.store(realloc, Ordering::Relaxed);
@@ -478,27 +477,27 @@ impl Takeovers {
     /// for it; `core` serves any that no object defines (a C library other
     /// than glibc, or one older than `mallinfo2`).
     pub fn from_addresses(found: [Option<usize>; 14], core: &Core) -> Takeovers {
-        // SAFETY (each `function` call): the address is the definition of the
-        // glibc function of the same name, whose C signature is the field's.
         let pick = |index: usize| found.get(index).copied().flatten();
-        Takeovers {
-            libc_malloc: pick(0).map_or(core.malloc, |address| unsafe { function(address) }),
-            libc_free: pick(1).map_or(core.free, |address| unsafe { function(address) }),
-            libc_calloc: pick(2).map_or(core.calloc, |address| unsafe { function(address) }),
-            libc_realloc: pick(3).map_or(core.realloc, |address| unsafe { function(address) }),
-            libc_memalign: pick(4).map_or(core.memalign, |address| unsafe { function(address) }),
-            libc_valloc: pick(5).map_or(core.valloc, |address| unsafe { function(address) }),
-            libc_pvalloc: pick(6).map_or(core.pvalloc, |address| unsafe { function(address) }),
-            strdup: pick(7).map_or(strdup_via_malloc, |address| unsafe { function(address) }),
-            strndup: pick(8).map_or(strndup_via_malloc, |address| unsafe { function(address) }),
-            mallinfo: pick(9).map_or(mallinfo_unknown, |address| unsafe { function(address) }),
-            mallinfo2: pick(10).map_or(mallinfo2_unknown, |address| unsafe { function(address) }),
-            mallopt: pick(11).map_or(mallopt_unsupported, |address| unsafe { function(address) }),
-            malloc_stats: pick(12)
-                .map_or(malloc_stats_nothing, |address| unsafe { function(address) }),
-            malloc_info: pick(13).map_or(malloc_info_unsupported, |address| unsafe {
-                function(address)
-            }),
+        // SAFETY: each address is the definition of the glibc function of the
+        // field's name (or the allocator's function of that name), whose C
+        // signature is the field's; the closures below run inside this block.
+        unsafe {
+            Takeovers {
+                libc_malloc: pick(0).map_or(core.malloc, |address| function(address)),
+                libc_free: pick(1).map_or(core.free, |address| function(address)),
+                libc_calloc: pick(2).map_or(core.calloc, |address| function(address)),
+                libc_realloc: pick(3).map_or(core.realloc, |address| function(address)),
+                libc_memalign: pick(4).map_or(core.memalign, |address| function(address)),
+                libc_valloc: pick(5).map_or(core.valloc, |address| function(address)),
+                libc_pvalloc: pick(6).map_or(core.pvalloc, |address| function(address)),
+                strdup: pick(7).map_or(strdup_via_malloc, |address| function(address)),
+                strndup: pick(8).map_or(strndup_via_malloc, |address| function(address)),
+                mallinfo: pick(9).map_or(mallinfo_unknown, |address| function(address)),
+                mallinfo2: pick(10).map_or(mallinfo2_unknown, |address| function(address)),
+                mallopt: pick(11).map_or(mallopt_unsupported, |address| function(address)),
+                malloc_stats: pick(12).map_or(malloc_stats_nothing, |address| function(address)),
+                malloc_info: pick(13).map_or(malloc_info_unsupported, |address| function(address)),
+            }
         }
     }
 }

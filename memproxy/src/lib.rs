@@ -22,6 +22,7 @@
 // `cargo test`/`clippy --all-targets` build a test harness, which needs std;
 // the library itself never links it.
 #![cfg_attr(not(test), no_std)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod abi;
 mod allocators;

@@ -50,6 +50,15 @@ impl Object<'_> {
         })
     }
 
+    /// The path, kept beyond this callback: an object loaded at start-up is
+    /// never unloaded, and the decision uses the paths it keeps before it
+    /// returns.
+    pub fn lasting_path(&self) -> &'static [u8] {
+        // SAFETY: the name lives in the link map for as long as the object is
+        // loaded; see above for how long that is.
+        unsafe { core::slice::from_raw_parts(self.path.as_ptr(), self.path.len()) }
+    }
+
     /// A stable identity for the object while it is loaded.
     pub fn base(&self) -> usize {
         self.base
@@ -256,6 +265,7 @@ impl SymbolTable {
             let resolver: unsafe extern "C" fn(u64) -> usize =
                 unsafe { core::mem::transmute(address) };
             let hwcap = crate::sys::aux_value(libc::AT_HWCAP) as u64;
+            // SAFETY: as above; resolvers take the hardware capabilities.
             return Some(unsafe { resolver(hwcap) });
         }
         Some(address)
