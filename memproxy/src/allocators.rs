@@ -228,14 +228,14 @@ static PRIMITIVES: Primitives = Primitives {
     usable_size: AtomicUsize::new(0),
 };
 
-fn find(object: &Object<'_>, name: Option<&[u8]>) -> Option<usize> {
+fn find(object: &Object, name: Option<&[u8]>) -> Option<usize> {
     name.and_then(|name| object.lookup(name))
 }
 
 /// Builds the core functions of `family` as defined by `object`, filling gaps
 /// from that object's own primitives. `None` if it lacks `malloc`, `free` or
 /// `realloc`, or has no aligned allocation at all.
-pub fn resolve(family: &Family, object: &Object<'_>) -> Option<(Core, Filled)> {
+pub fn resolve(family: &Family, object: &Object) -> Option<(Core, Filled)> {
     let malloc = object.lookup(family.malloc)?;
     let free = object.lookup(family.free)?;
     let realloc = object.lookup(family.realloc)?;

@@ -10,26 +10,28 @@
 //! # Safety
 //! The unsafe code here reads program headers, dynamic sections and symbol
 //! tables that ld.so has mapped and relocated. They stay valid while the
-//! object is loaded; objects present at start-up are never unloaded, and a
-//! lookup never outlives the `dl_iterate_phdr` callback that found the
-//! object.
+//! object is loaded. An [`Object`] may be kept after the `dl_iterate_phdr`
+//! callback that found it, so its references are `'static`: objects present
+//! at start-up are never unloaded, and the decision, the only caller that
+//! keeps objects, is done with them before it returns.
 
 use core::ffi::{CStr, c_int, c_void};
 use core::ops::ControlFlow;
 
-/// One loaded ELF object, valid during a [`for_each_object`] callback.
-pub struct Object<'a> {
+/// One loaded ELF object; see the module docs for how long it stays valid.
+#[derive(Clone, Copy)]
+pub struct Object {
     /// Where the object was loaded (0 for a non-PIE executable).
     base: usize,
     /// The path ld.so loaded it from; empty for the main program.
-    pub path: &'a [u8],
+    pub path: &'static [u8],
     /// `DT_SONAME`, or empty.
-    pub soname: &'a [u8],
-    segments: &'a [libc::Elf64_Phdr],
+    pub soname: &'static [u8],
+    segments: &'static [libc::Elf64_Phdr],
     symbols: Option<SymbolTable>,
 }
 
-impl Object<'_> {
+impl Object {
     /// The address of the function or object `name` defines, at its default
     /// version, or `None` when it only references it (or lacks it).
     pub fn lookup(&self, name: &[u8]) -> Option<usize> {
@@ -49,20 +51,6 @@ impl Object<'_> {
                 && address - start < segment.p_memsz as usize
         })
     }
-
-    /// The path, kept beyond this callback: an object loaded at start-up is
-    /// never unloaded, and the decision uses the paths it keeps before it
-    /// returns.
-    pub fn lasting_path(&self) -> &'static [u8] {
-        // SAFETY: the name lives in the link map for as long as the object is
-        // loaded; see above for how long that is.
-        unsafe { core::slice::from_raw_parts(self.path.as_ptr(), self.path.len()) }
-    }
-
-    /// A stable identity for the object while it is loaded.
-    pub fn base(&self) -> usize {
-        self.base
-    }
 }
 
 /// Calls `visit` for each loaded object in load order: the program, then
@@ -70,7 +58,7 @@ impl Object<'_> {
 /// also the order in which ld.so resolves a symbol for the global scope.
 pub fn for_each_object<F>(mut visit: F)
 where
-    F: FnMut(&Object<'_>) -> ControlFlow<()>,
+    F: FnMut(&Object) -> ControlFlow<()>,
 {
     unsafe extern "C" fn trampoline<F>(
         info: *mut libc::dl_phdr_info,
@@ -78,7 +66,7 @@ where
         data: *mut c_void,
     ) -> c_int
     where
-        F: FnMut(&Object<'_>) -> ControlFlow<()>,
+        F: FnMut(&Object) -> ControlFlow<()>,
     {
         // SAFETY: `data` is the `&mut F` passed below, and `info` is valid for
         // the duration of this callback (dl_iterate_phdr's contract).
@@ -94,10 +82,10 @@ where
     unsafe { libc::dl_iterate_phdr(Some(trampoline::<F>), &raw mut visit as *mut c_void) };
 }
 
-impl Object<'_> {
+impl Object {
     /// # Safety
     /// `info` must describe an object ld.so has mapped.
-    unsafe fn from_info(info: &libc::dl_phdr_info) -> Object<'_> {
+    unsafe fn from_info(info: &libc::dl_phdr_info) -> Object {
         let base = info.dlpi_addr as usize;
         let segments: &[libc::Elf64_Phdr] = if info.dlpi_phdr.is_null() {
             &[]
@@ -161,11 +149,13 @@ const SHN_UNDEF: u16 = 0;
 const VERSYM_HIDDEN: u16 = 0x8000;
 const VER_NDX_LOCAL: u16 = 0;
 
+#[derive(Clone, Copy)]
 enum Hash {
     Gnu(*const u32),
     SysV(*const u32),
 }
 
+#[derive(Clone, Copy)]
 struct SymbolTable {
     symbols: *const libc::Elf64_Sym,
     strings: *const u8,

@@ -301,22 +301,19 @@ fn config_path<'s>(
 
 /// What the walk over loaded objects found.
 #[derive(Default)]
-struct Survey<'a> {
+struct Survey {
     /// The first object defining `malloc`: the one the global scope binds
     /// `malloc` to.
-    first: Option<Candidate<'a>>,
+    first: Option<Candidate>,
     /// glibc.
-    libc: Option<Candidate<'a>>,
+    libc: Option<Candidate>,
     /// The first object other than memproxy and glibc defining `malloc`.
-    custom: Option<Candidate<'a>>,
-    /// The first object with only a prefixed allocator API.
-    prefixed: Option<(Candidate<'a>, &'static Family)>,
+    custom: Option<Candidate>,
 }
 
 #[derive(Clone, Copy)]
-struct Candidate<'a> {
-    base: usize,
-    path: &'a [u8],
+struct Candidate {
+    object: Object,
     role: Role,
 }
 
@@ -333,16 +330,19 @@ enum Role {
 const MARKER: &[u8] = b"memproxy_version";
 
 /// Whether `object` is this library.
-fn is_ours(object: &Object<'_>) -> bool {
+fn is_ours(object: &Object) -> bool {
     object.contains(decide as *const () as usize)
 }
 
 /// Whether `object` is this library or another copy of it.
-pub fn is_memproxy(object: &Object<'_>) -> bool {
+pub fn is_memproxy(object: &Object) -> bool {
     is_ours(object) || object.defines(MARKER)
 }
 
-fn role(object: &Object<'_>) -> Role {
+/// The role of an object that defines `malloc`: only those matter, and
+/// asking no more of the others keeps the walk short (it runs in every
+/// process).
+fn role_of_malloc_definer(object: &Object) -> Role {
     if is_ours(object) {
         Role::Ours
     } else if object.defines(MARKER) {
@@ -356,49 +356,52 @@ fn role(object: &Object<'_>) -> Role {
     }
 }
 
-fn survey<'a>() -> Survey<'a> {
+/// One walk over the loaded objects, in load order.
+fn survey() -> Survey {
     let mut found = Survey::default();
     loader::for_each_object(|object| {
-        let role = role(object);
-        let path = object.lasting_path();
-        let candidate = Candidate {
-            base: object.base(),
-            path,
-            role,
-        };
-        if role == Role::Libc && found.libc.is_none() {
-            found.libc = Some(candidate);
+        if !object.defines(b"malloc") {
+            return ControlFlow::Continue(());
         }
-        if object.defines(b"malloc") {
-            found.first.get_or_insert(candidate);
-            if role == Role::Other && found.custom.is_none() {
-                found.custom = Some(candidate);
-            }
-        } else if role == Role::Other
-            && found.prefixed.is_none()
-            && let Some(family) = allocators::PREFIXED
-                .iter()
-                .find(|family| object.defines(family.malloc))
-        {
-            found.prefixed = Some((candidate, family));
+        let candidate = Candidate {
+            object: *object,
+            role: role_of_malloc_definer(object),
+        };
+        found.first.get_or_insert(candidate);
+        match candidate.role {
+            Role::Libc if found.libc.is_none() => found.libc = Some(candidate),
+            Role::Other if found.custom.is_none() => found.custom = Some(candidate),
+            _ => {}
         }
         ControlFlow::Continue(())
     });
     found
 }
 
-/// Calls `with` on the loaded object at `base`.
-fn with_object<T>(base: usize, with: impl FnOnce(&Object<'_>) -> T) -> Option<T> {
-    let mut with = Some(with);
-    let mut result = None;
+/// The first object, other than glibc and memproxy, that exports one of the
+/// prefixed allocator APIs. Only looked for when nothing defines `malloc`,
+/// which is rare, so the common walk need not ask every object about every
+/// prefix.
+fn prefixed_allocator() -> Option<(Candidate, &'static Family)> {
+    let mut found = None;
     loader::for_each_object(|object| {
-        if object.base() != base {
-            return ControlFlow::Continue(());
+        let family = allocators::PREFIXED
+            .iter()
+            .find(|family| object.defines(family.malloc));
+        if let Some(family) = family
+            && !is_memproxy(object)
+            && object.soname != b"libc.so.6"
+        {
+            let candidate = Candidate {
+                object: *object,
+                role: Role::Other,
+            };
+            found = Some((candidate, family));
+            return ControlFlow::Break(());
         }
-        result = with.take().map(|with| with(object));
-        ControlFlow::Break(())
+        ControlFlow::Continue(())
     });
-    result
+    found
 }
 
 fn choose<'a>(
@@ -411,21 +414,19 @@ fn choose<'a>(
     let duplicate_of = match survey.first {
         Some(Candidate {
             role: Role::OtherCopy,
-            path,
-            ..
-        }) => Some(path),
+            object,
+        }) => Some(object.path),
         _ => None,
     };
     let first_elsewhere = survey
         .first
         .filter(|first| !matches!(first.role, Role::Ours | Role::OtherCopy));
-    let preloaded_prefixed = survey
-        .prefixed
-        .filter(|(candidate, _)| preload_lists_name(candidate.path, scan));
-    let custom = survey
-        .custom
-        .map(|candidate| (candidate, &allocators::STANDARD))
-        .or(preloaded_prefixed);
+    let custom = match survey.custom {
+        Some(candidate) => Some((candidate, &allocators::STANDARD)),
+        None if first_elsewhere.is_none() => prefixed_allocator()
+            .filter(|(candidate, _)| preload_lists_name(candidate.object.path, scan)),
+        None => None,
+    };
 
     let needs_config = first_elsewhere.is_none() && custom.is_some();
     let verdict = if needs_config || debug {
@@ -438,7 +439,9 @@ fn choose<'a>(
         (Some(first), _) => (
             Some(first),
             &allocators::STANDARD,
-            Reason::NotFirst { first: first.path },
+            Reason::NotFirst {
+                first: first.object.path,
+            },
         ),
         (None, Some(_)) if verdict.excludes() => {
             (survey.libc, &allocators::STANDARD, Reason::Excluded)
@@ -451,23 +454,17 @@ fn choose<'a>(
         ),
     };
     let resolved = target.and_then(|target| {
-        let (core, filled) =
-            with_object(target.base, |object| allocators::resolve(family, object))??;
+        let (core, filled) = allocators::resolve(family, &target.object)?;
         Some((target, core, filled))
     });
     let (target, family, reason, core, filled) = match resolved {
         Some((target, core, filled)) => (target, family, reason, core, filled),
         None => {
             let unusable = Reason::AllocatorUnusable {
-                path: target.map_or(&[][..], |target| target.path),
+                path: target.map_or(&[][..], |target| target.object.path),
             };
-            let libc = survey.libc.unwrap_or(Candidate {
-                base: 0,
-                path: b"libc.so.6",
-                role: Role::Libc,
-            });
-            let Some(Some((core, filled))) = with_object(libc.base, |object| {
-                allocators::resolve(&allocators::STANDARD, object)
+            let Some((libc, (core, filled))) = survey.libc.and_then(|libc| {
+                allocators::resolve(&allocators::STANDARD, &libc.object).map(|table| (libc, table))
             }) else {
                 // glibc always defines these; without it nothing can allocate.
                 sys::write_stderr(b"memproxy: glibc's malloc is not loaded; aborting\n");
@@ -477,7 +474,7 @@ fn choose<'a>(
             (libc, &allocators::STANDARD, unusable, core, filled)
         }
     };
-    let takeovers = takeovers(target.base, survey.libc.map(|libc| libc.base), &core);
+    let takeovers = takeovers(&target.object, survey.libc.map(|libc| libc.object), &core);
     Decision {
         identity,
         config_path: config_path.to_bytes(),
@@ -485,7 +482,7 @@ fn choose<'a>(
         verdict,
         reason,
         glibc: target.role == Role::Libc,
-        allocator_path: target.path,
+        allocator_path: target.object.path,
         family: family.label,
         filled,
         duplicate_of,
@@ -496,26 +493,13 @@ fn choose<'a>(
 
 /// The glibc functions allocators take over, from the route's object where it
 /// defines them and from glibc otherwise (see [`Takeovers`]).
-fn takeovers(route: usize, libc: Option<usize>, core: &Core) -> Takeovers {
-    let mut from_route = [None; allocators::TAKEOVER_NAMES.len()];
-    let mut from_libc = [None; allocators::TAKEOVER_NAMES.len()];
-    loader::for_each_object(|object| {
-        let found = if object.base() == route {
-            &mut from_route
-        } else if Some(object.base()) == libc {
-            &mut from_libc
-        } else {
-            return ControlFlow::Continue(());
-        };
-        for (slot, name) in found.iter_mut().zip(allocators::TAKEOVER_NAMES) {
-            *slot = object.lookup(name);
-        }
-        ControlFlow::Continue(())
+fn takeovers(route: &Object, libc: Option<Object>, core: &Core) -> Takeovers {
+    let found = allocators::TAKEOVER_NAMES.map(|name| {
+        route
+            .lookup(name)
+            .or_else(|| libc.and_then(|libc| libc.lookup(name)))
     });
-    for (slot, fallback) in from_route.iter_mut().zip(from_libc) {
-        *slot = slot.or(fallback);
-    }
-    Takeovers::from_addresses(from_route, core)
+    Takeovers::from_addresses(found, core)
 }
 
 /// Whether `LD_PRELOAD` or `/etc/ld.so.preload` lists `path`, by full path or

@@ -38,6 +38,6 @@ mod line;
 mod name;
 mod scan;
 
-pub use line::{Entry, Line, classify_line, is_blank, lines};
+pub use line::{Entry, Line, Names, classify_line, is_blank, lines};
 pub use name::{Identity, NameSource, basename};
 pub use scan::{Found, ReadBytes, ScanError, find_first_match, find_newline};

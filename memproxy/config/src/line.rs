@@ -49,19 +49,50 @@ impl<'a> Entry<'a> {
     /// Which of the program's names this entry equals, if any. Execfn is
     /// preferred when both match, since it is the name the user typed.
     pub fn matches(&self, identity: &Identity<'_>) -> Option<NameSource> {
-        let entry = self.0;
-        if self.is_path() {
-            if identity.execfn == entry {
-                Some(NameSource::ExecfnPath)
-            } else if identity.exe == entry {
-                Some(NameSource::ExePath)
-            } else {
-                None
-            }
-        } else if crate::basename(identity.execfn) == entry {
-            Some(NameSource::ExecfnName)
-        } else if crate::basename(identity.exe) == entry {
-            Some(NameSource::ExeName)
+        Names::of(identity).matched_by(*self)
+    }
+}
+
+/// The four forms of a program's names an entry can equal, worked out once
+/// for a whole file rather than once per line.
+#[derive(Debug, Clone, Copy)]
+pub struct Names<'a> {
+    execfn: &'a [u8],
+    exe: &'a [u8],
+    execfn_name: &'a [u8],
+    exe_name: &'a [u8],
+}
+
+impl<'a> Names<'a> {
+    pub fn of(identity: &Identity<'a>) -> Names<'a> {
+        Names {
+            execfn: identity.execfn,
+            exe: identity.exe,
+            execfn_name: crate::basename(identity.execfn),
+            exe_name: crate::basename(identity.exe),
+        }
+    }
+
+    /// See [`Entry::matches`].
+    pub fn matched_by(&self, entry: Entry<'_>) -> Option<NameSource> {
+        let (first, second, sources) = if entry.is_path() {
+            (
+                self.execfn,
+                self.exe,
+                [NameSource::ExecfnPath, NameSource::ExePath],
+            )
+        } else {
+            (
+                self.execfn_name,
+                self.exe_name,
+                [NameSource::ExecfnName, NameSource::ExeName],
+            )
+        };
+        // An empty name is unknown and matches nothing; entries are never empty.
+        if first == entry.0 {
+            Some(sources[0])
+        } else if second == entry.0 {
+            Some(sources[1])
         } else {
             None
         }

@@ -1,7 +1,7 @@
 //! Finding the first matching entry in a config of any size with one fixed
 //! buffer and no allocation.
 
-use crate::line::{Line, classify_line, is_blank, trim};
+use crate::line::{Line, Names, classify_line, is_blank, trim};
 use crate::name::{Identity, NameSource};
 
 /// A byte stream, such as a file descriptor, read into caller-owned memory.
@@ -73,6 +73,7 @@ pub fn find_first_match<R: ReadBytes>(
     identity: &Identity<'_>,
 ) -> Result<Option<Found>, ScanError<R::Error>> {
     let longest = identity.longest_name();
+    let names = Names::of(identity);
     if longest == 0 {
         return Ok(None);
     }
@@ -89,7 +90,7 @@ pub fn find_first_match<R: ReadBytes>(
         let mut start = 0usize;
         while let Some(newline) = buf.get(start..filled).and_then(find_newline) {
             let line = buf.get(start..start + newline).unwrap_or(&[]);
-            if let Some(source) = evaluate(line, partial, identity) {
+            if let Some(source) = evaluate(line, partial, &names) {
                 return Ok(Some(Found {
                     line: line_number,
                     source,
@@ -104,7 +105,7 @@ pub fn find_first_match<R: ReadBytes>(
             let source = if last.is_empty() {
                 None
             } else {
-                evaluate(last, partial, identity)
+                evaluate(last, partial, &names)
             };
             return Ok(source.map(|source| Found {
                 line: line_number,
@@ -150,14 +151,14 @@ fn make_room(buf: &mut [u8], partial: Partial, longest: usize) -> (Partial, usiz
     }
 }
 
-fn evaluate(line: &[u8], partial: Partial, identity: &Identity<'_>) -> Option<NameSource> {
+fn evaluate(line: &[u8], partial: Partial, names: &Names<'_>) -> Option<NameSource> {
     let Line::Entry(entry) = classify_line(line) else {
         return None;
     };
     match partial {
         Partial::Skip => None,
         Partial::KeptEntry { kept } if entry.bytes().len() != kept => None,
-        _ => entry.matches(identity),
+        _ => names.matched_by(entry),
     }
 }
 
