@@ -375,17 +375,30 @@ pub fn with_etc_preload(contents: &str, scratch: &Path) -> Result<Vec<String>, N
 /// A copy of `/etc` for the mount namespace, made once per process, with an
 /// empty `ld.so.preload` for a per-run file to be bound over.
 fn etc_copy() -> Result<&'static Path, String> {
-    static COPY: OnceLock<Result<tempfile::TempDir, String>> = OnceLock::new();
+    static COPY: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     let copy = COPY.get_or_init(|| {
         let dir = tempfile::Builder::new()
             .prefix("memproxy-etc-")
             .tempdir()
-            .map_err(|error| error.to_string())?;
-        copy_tree(Path::new("/etc"), dir.path());
-        std::fs::write(dir.path().join("ld.so.preload"), "").map_err(|error| error.to_string())?;
+            .map_err(|error| error.to_string())?
+            .keep();
+        // Statics are never dropped: remove the copy when the process exits.
+        ETC_COPY_TO_REMOVE.get_or_init(|| dir.clone());
+        // SAFETY: registering a function that takes no arguments.
+        unsafe { libc::atexit(remove_etc_copy) };
+        copy_tree(Path::new("/etc"), &dir);
+        std::fs::write(dir.join("ld.so.preload"), "").map_err(|error| error.to_string())?;
         Ok(dir)
     });
-    copy.as_ref().map(|dir| dir.path()).map_err(Clone::clone)
+    copy.as_deref().map_err(Clone::clone)
+}
+
+static ETC_COPY_TO_REMOVE: OnceLock<PathBuf> = OnceLock::new();
+
+extern "C" fn remove_etc_copy() {
+    if let Some(dir) = ETC_COPY_TO_REMOVE.get() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
 
 /// Copies what can be copied: an unreadable file in /etc must not stop the
