@@ -15,7 +15,7 @@
 //! at start-up are never unloaded, and the decision, the only caller that
 //! keeps objects, is done with them before it returns.
 
-use core::ffi::{CStr, c_int, c_void};
+use core::ffi::{CStr, c_char, c_int, c_void};
 use core::ops::ControlFlow;
 
 /// One loaded ELF object; see the module docs for how long it stays valid.
@@ -27,7 +27,8 @@ pub struct Object {
     pub path: &'static [u8],
     /// `DT_SONAME`, or empty.
     pub soname: &'static [u8],
-    segments: &'static [libc::Elf64_Phdr],
+    /// Where its dynamic section is mapped: unique per object.
+    dynamic: usize,
     symbols: Option<SymbolTable>,
 }
 
@@ -42,14 +43,15 @@ impl Object {
         self.lookup(name).is_some()
     }
 
-    /// Whether `address` lies in one of this object's loaded segments.
-    pub fn contains(&self, address: usize) -> bool {
-        self.segments.iter().any(|segment| {
-            let start = self.base.wrapping_add(segment.p_vaddr as usize);
-            segment.p_type == libc::PT_LOAD
-                && address >= start
-                && address - start < segment.p_memsz as usize
-        })
+    /// Whether this is the library this code is part of. Compared by the
+    /// dynamic section, whose address comes from the linker-defined local
+    /// symbol `_DYNAMIC`: unlike an exported symbol's, it cannot be
+    /// interposed by another copy of this library loaded earlier.
+    pub fn is_this_library(&self) -> bool {
+        unsafe extern "C" {
+            static _DYNAMIC: u8;
+        }
+        self.dynamic != 0 && self.dynamic == &raw const _DYNAMIC as usize
     }
 }
 
@@ -93,17 +95,25 @@ impl Object {
             // SAFETY: ld.so provides `dlpi_phnum` headers at `dlpi_phdr`.
             unsafe { core::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum as usize) }
         };
-        let path = if info.dlpi_name.is_null() {
-            &[][..]
-        } else {
-            // SAFETY: a NUL-terminated name owned by the link map.
-            unsafe { CStr::from_ptr(info.dlpi_name) }.to_bytes()
-        };
         let dynamic = segments
             .iter()
             .find(|segment| segment.p_type == libc::PT_DYNAMIC)
             .map(|segment| base.wrapping_add(segment.p_vaddr as usize) as *const Dyn);
-        // SAFETY: PT_DYNAMIC points at the mapped dynamic section.
+        // SAFETY: the name and PT_DYNAMIC of an object ld.so has mapped.
+        unsafe { Object::from_parts(base, info.dlpi_name, dynamic) }
+    }
+
+    /// # Safety
+    /// `name` must be NULL or the object's NUL-terminated name, and `dynamic`
+    /// its mapped dynamic section.
+    unsafe fn from_parts(base: usize, name: *const c_char, dynamic: Option<*const Dyn>) -> Object {
+        let path = if name.is_null() {
+            &[][..]
+        } else {
+            // SAFETY: a NUL-terminated name owned by the link map.
+            unsafe { CStr::from_ptr(name) }.to_bytes()
+        };
+        // SAFETY: the caller's contract.
         let symbols = dynamic.and_then(|dynamic| unsafe { SymbolTable::parse(base, dynamic) });
         let soname = match &symbols {
             // SAFETY: DT_SONAME is an offset into the string table.
@@ -117,10 +127,108 @@ impl Object {
             base,
             path,
             soname,
-            segments,
+            dynamic: dynamic.map_or(0, |dynamic| dynamic as usize),
             symbols,
         }
     }
+}
+
+/// How to walk the loaded objects.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Walk {
+    /// With `dl_iterate_phdr`, which takes ld.so's lock.
+    Locked,
+    /// In a child forked during a decision: see [`for_each_object_unlocked`].
+    AfterFork,
+}
+
+/// Calls `visit` for each loaded object in load order, walking as `how` says.
+pub fn walk<F>(how: Walk, visit: F)
+where
+    F: FnMut(&Object) -> ControlFlow<()>,
+{
+    match how {
+        Walk::Locked => for_each_object(visit),
+        Walk::AfterFork => for_each_object_unlocked(visit),
+    }
+}
+
+/// Like [`for_each_object`], but reads ld.so's list of loaded objects
+/// (`_r_debug`) directly, without the lock `dl_iterate_phdr` takes.
+///
+/// Only for a child forked while its parent was deciding: if the fork landed
+/// inside the parent's `dl_iterate_phdr`, the child inherits that lock held by
+/// a thread it does not have, and `dl_iterate_phdr` would wait forever. The
+/// child has one thread, so nothing changes the list while it is read.
+pub fn for_each_object_unlocked<F>(mut visit: F)
+where
+    F: FnMut(&Object) -> ControlFlow<()>,
+{
+    let Some(debug) = loader_debug_state() else {
+        return;
+    };
+    // SAFETY: `_r_debug` is ld.so's; its `r_map` heads the link map list.
+    let mut map = unsafe { (*debug).r_map };
+    // A corrupt list must not loop forever.
+    for _ in 0..65_536 {
+        if map.is_null() {
+            return;
+        }
+        // SAFETY: an entry of ld.so's link map list (the public part of
+        // `struct link_map`, whose layout is ABI).
+        let entry = unsafe { &*map };
+        let dynamic = (!entry.l_ld.is_null()).then_some(entry.l_ld as *const Dyn);
+        // SAFETY: the name and dynamic section of an object ld.so loaded.
+        let object = unsafe { Object::from_parts(entry.l_addr, entry.l_name, dynamic) };
+        if visit(&object).is_break() {
+            return;
+        }
+        map = entry.l_next;
+    }
+}
+
+/// `struct r_debug` of `<link.h>`.
+#[repr(C)]
+struct RDebug {
+    r_version: c_int,
+    r_map: *const LinkMap,
+}
+
+/// The public head of `struct link_map` of `<link.h>`.
+#[repr(C)]
+struct LinkMap {
+    l_addr: usize,
+    l_name: *const c_char,
+    l_ld: *const c_void,
+    l_next: *const LinkMap,
+    l_prev: *const LinkMap,
+}
+
+/// ld.so's `_r_debug`, found in ld.so's own symbol table (from `AT_BASE`), so
+/// that the library needs no link-time dependency on ld.so.
+fn loader_debug_state() -> Option<*const RDebug> {
+    let base = crate::sys::aux_value(libc::AT_BASE);
+    if base == 0 {
+        return None;
+    }
+    // SAFETY: AT_BASE is where the kernel mapped ld.so, ELF header first.
+    let header = unsafe { &*(base as *const libc::Elf64_Ehdr) };
+    // SAFETY: the program headers of that mapped object.
+    let segments: &[libc::Elf64_Phdr] = unsafe {
+        core::slice::from_raw_parts(
+            base.wrapping_add(header.e_phoff as usize) as *const libc::Elf64_Phdr,
+            header.e_phnum as usize,
+        )
+    };
+    let dynamic = segments
+        .iter()
+        .find(|segment| segment.p_type == libc::PT_DYNAMIC)
+        .map(|segment| base.wrapping_add(segment.p_vaddr as usize) as *const Dyn)?;
+    // SAFETY: ld.so's mapped dynamic section.
+    let object = unsafe { Object::from_parts(base, core::ptr::null(), Some(dynamic)) };
+    object
+        .lookup(b"_r_debug")
+        .map(|address| address as *const RDebug)
 }
 
 /// `Elf64_Dyn`, which the libc crate does not define.

@@ -39,7 +39,7 @@ use memproxy_config::Identity;
 use crate::allocators::{self, Core, Family, Filled, Table, Takeovers};
 use crate::bootstrap;
 use crate::exclusion::{self, Verdict};
-use crate::loader::{self, Object};
+use crate::loader::{self, Object, Walk};
 use crate::{diag, exe, sys};
 
 macro_rules! slots {
@@ -140,7 +140,12 @@ pub fn enter() -> Entry {
             .compare_exchange(state, ours, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
         {
-            decide();
+            let walk = if state == UNDECIDED {
+                Walk::Locked
+            } else {
+                Walk::AfterFork
+            };
+            decide(walk);
             return Entry::Ready;
         }
     }
@@ -207,7 +212,7 @@ pub struct Decision<'a> {
     table: Table,
 }
 
-fn decide() {
+fn decide(walk: Walk) {
     let saved_errno = sys::errno();
     // SAFETY: this thread won the UNDECIDED/stale → DECIDING(pid) exchange in
     // `enter`, and no other thread of this process can until DECIDED.
@@ -220,9 +225,10 @@ fn decide() {
     let (config_path, config_source) =
         config_path(secure, &mut scratch.env_value, &mut scratch.config_path);
     let identity = exe::identify(&mut scratch.exe);
-    let mut decision = choose(identity, config_path, debug, &mut scratch.scan);
+    let mut decision = choose(identity, config_path, debug, &mut scratch.scan, walk);
     decision.config_source = config_source;
 
+    warm_up(&decision.table);
     PENDING.publish(&with_bootstrap_checks(decision.table));
     decision.bootstrap_used = bootstrap::close();
     let table = if decision.bootstrap_used {
@@ -237,6 +243,19 @@ fn decide() {
         diag::report(&decision, &mut scratch.line);
     }
     sys::set_errno(saved_errno);
+}
+
+/// Makes the route's first call here, on the deciding thread alone. An
+/// allocator that initialises itself lazily, and not thread-safely, on its
+/// first call (mimalloc, before its constructor has run) would otherwise see
+/// every thread that allocated during the decision rush into that first
+/// call the moment the route is published.
+fn warm_up(table: &Table) {
+    // SAFETY: a malloc and a free of the decided route, of its own block.
+    unsafe {
+        let block = (table.core.malloc)(1);
+        (table.core.free)(block);
+    }
 }
 
 fn debug_enabled(value: &[u8]) -> bool {
@@ -331,12 +350,12 @@ const MARKER: &[u8] = b"memproxy_version";
 
 /// Whether `object` is this library.
 fn is_ours(object: &Object) -> bool {
-    object.contains(decide as *const () as usize)
+    object.is_this_library()
 }
 
 /// Whether `object` is this library or another copy of it.
 pub fn is_memproxy(object: &Object) -> bool {
-    is_ours(object) || object.defines(MARKER)
+    object.defines(MARKER)
 }
 
 /// The role of an object that defines `malloc`: only those matter, and
@@ -357,9 +376,9 @@ fn role_of_malloc_definer(object: &Object) -> Role {
 }
 
 /// One walk over the loaded objects, in load order.
-fn survey() -> Survey {
+fn survey(walk: Walk) -> Survey {
     let mut found = Survey::default();
-    loader::for_each_object(|object| {
+    loader::walk(walk, |object| {
         if !object.defines(b"malloc") {
             return ControlFlow::Continue(());
         }
@@ -382,9 +401,9 @@ fn survey() -> Survey {
 /// prefixed allocator APIs. Only looked for when nothing defines `malloc`,
 /// which is rare, so the common walk need not ask every object about every
 /// prefix.
-fn prefixed_allocator() -> Option<(Candidate, &'static Family)> {
+fn prefixed_allocator(walk: Walk) -> Option<(Candidate, &'static Family)> {
     let mut found = None;
-    loader::for_each_object(|object| {
+    loader::walk(walk, |object| {
         let family = allocators::PREFIXED
             .iter()
             .find(|family| object.defines(family.malloc));
@@ -409,8 +428,9 @@ fn choose<'a>(
     config_path: &'a CStr,
     debug: bool,
     scan: &mut [u8],
+    walk: Walk,
 ) -> Decision<'a> {
-    let survey = survey();
+    let survey = survey(walk);
     let duplicate_of = match survey.first {
         Some(Candidate {
             role: Role::OtherCopy,
@@ -423,7 +443,7 @@ fn choose<'a>(
         .filter(|first| !matches!(first.role, Role::Ours | Role::OtherCopy));
     let custom = match survey.custom {
         Some(candidate) => Some((candidate, &allocators::STANDARD)),
-        None if first_elsewhere.is_none() => prefixed_allocator()
+        None if first_elsewhere.is_none() => prefixed_allocator(walk)
             .filter(|(candidate, _)| preload_lists_name(candidate.object.path, scan)),
         None => None,
     };

@@ -45,12 +45,17 @@ fn pages(size: usize) -> Option<usize> {
     size.max(1).checked_next_multiple_of(4096)
 }
 
-/// A bootstrap copy of `block`'s first `size` bytes, as realloc must make.
+/// A copy of bootstrap `block`'s first `size` bytes, as realloc must make:
+/// in a new bootstrap block, or from `pending` once the region is closed.
 ///
 /// # Safety
 /// `block` must be a bootstrap block.
-unsafe fn early_move(block: *mut c_void, size: usize) -> *mut c_void {
-    let moved = early(size, 16, no_memory);
+unsafe fn early_move(
+    block: *mut c_void,
+    size: usize,
+    pending: impl FnOnce() -> *mut c_void,
+) -> *mut c_void {
+    let moved = early(size, 16, pending);
     if !moved.is_null() {
         // SAFETY: both are bootstrap blocks; `keep` fits both.
         unsafe {
@@ -61,21 +66,29 @@ unsafe fn early_move(block: *mut c_void, size: usize) -> *mut c_void {
     moved
 }
 
-/// A bootstrap copy of `length` bytes of `text` plus a NUL.
+/// A bootstrap copy of `length` bytes of `text` plus a NUL, or `pending`'s
+/// copy once the region is closed.
 ///
 /// # Safety
 /// `text` must have `length` readable bytes.
-unsafe fn early_copy(text: *const c_char, length: usize) -> *mut c_char {
+unsafe fn early_copy(
+    text: *const c_char,
+    length: usize,
+    pending: impl FnOnce() -> *mut c_char,
+) -> *mut c_char {
     let Some(size) = length.checked_add(1) else {
         return no_memory() as *mut c_char;
     };
-    let copy = early(size, 16, no_memory) as *mut c_char;
-    if !copy.is_null() {
-        // SAFETY: `copy` has `size` bytes; bootstrap memory is zeroed, so the
-        // terminator is already there.
-        unsafe { core::ptr::copy_nonoverlapping(text, copy, length) };
+    match bootstrap::allocate(size, 16) {
+        Ok(copy) => {
+            // SAFETY: `copy` has `size` bytes; bootstrap memory is zeroed, so
+            // the terminator is already there.
+            unsafe { core::ptr::copy_nonoverlapping(text, copy as *mut c_char, length) };
+            copy as *mut c_char
+        }
+        Err(Refusal::Closed) => pending(),
+        Err(Refusal::NoMemory) => no_memory() as *mut c_char,
     }
-    copy
 }
 
 pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
@@ -183,9 +196,16 @@ pub unsafe extern "C" fn realloc(block: *mut c_void, size: usize) -> *mut c_void
     unsafe {
         match enter() {
             Entry::Ready => SLOTS.realloc()(block, size),
+            // The region may close between any check and the allocation:
+            // each early path falls back to the pending route then.
+            Entry::Deciding if block.is_null() => {
+                early(size, 16, || PENDING.realloc()(block, size))
+            }
+            Entry::Deciding if is_bootstrap(block) => {
+                early_move(block, size, || PENDING.malloc()(size))
+            }
+            // Only the published route can have made any other block.
             Entry::Deciding if bootstrap::is_closed() => PENDING.realloc()(block, size),
-            Entry::Deciding if block.is_null() => early(size, 16, no_memory),
-            Entry::Deciding if is_bootstrap(block) => early_move(block, size),
             Entry::Deciding => no_memory(),
         }
     }
@@ -292,8 +312,7 @@ pub unsafe extern "C" fn strdup(text: *const c_char) -> *mut c_char {
     unsafe {
         match enter() {
             Entry::Ready => SLOTS.strdup()(text),
-            Entry::Deciding if bootstrap::is_closed() => PENDING.strdup()(text),
-            Entry::Deciding => early_copy(text, libc::strlen(text)),
+            Entry::Deciding => early_copy(text, libc::strlen(text), || PENDING.strdup()(text)),
         }
     }
 }
@@ -303,8 +322,9 @@ pub unsafe extern "C" fn strndup(text: *const c_char, limit: usize) -> *mut c_ch
     unsafe {
         match enter() {
             Entry::Ready => SLOTS.strndup()(text, limit),
-            Entry::Deciding if bootstrap::is_closed() => PENDING.strndup()(text, limit),
-            Entry::Deciding => early_copy(text, libc::strnlen(text, limit)),
+            Entry::Deciding => early_copy(text, libc::strnlen(text, limit), || {
+                PENDING.strndup()(text, limit)
+            }),
         }
     }
 }
