@@ -26,5 +26,6 @@ pub mod matrix;
 pub mod names;
 pub mod orders;
 pub mod probe;
+pub mod programs;
 pub mod report;
 pub mod run;
