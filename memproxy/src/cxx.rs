@@ -45,9 +45,24 @@ impl<F: Copy> RuntimeOperator<F> {
         }
     }
 
-    /// The runtime's operator, or the fallback.
+    /// The runtime's operator, or the fallback. Inlined into `operator new`'s
+    /// failure branch, so it must stay small: finding the operator is out of
+    /// line.
+    #[inline(always)]
     pub fn get(&self) -> F {
-        let mut address = self.address.load(Ordering::Acquire);
+        let address = self.address.load(Ordering::Acquire);
+        if address > NOT_LOADED {
+            // SAFETY: `F` is the C signature of the operator named `name`
+            // (the statics below pair them), and `address` is its definition.
+            unsafe { core::mem::transmute_copy::<usize, F>(&address) }
+        } else {
+            self.resolve(address)
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn resolve(&self, mut address: usize) -> F {
         if address == 0 {
             address = find_in_runtime(self.name).unwrap_or(NOT_LOADED);
             self.address.store(address, Ordering::Release);
@@ -55,8 +70,7 @@ impl<F: Copy> RuntimeOperator<F> {
         if address == NOT_LOADED {
             return self.fallback;
         }
-        // SAFETY: `F` is the C signature of the operator named `name` (the
-        // statics below pair them), and `address` is its definition.
+        // SAFETY: as in `get`.
         unsafe { core::mem::transmute_copy::<usize, F>(&address) }
     }
 }
