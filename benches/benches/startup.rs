@@ -1,0 +1,408 @@
+//! What memproxy adds to a process start.
+//!
+//! `/bin/true` is started with nothing preloaded, with an allocator
+//! preloaded directly, and with memproxy in front of the allocator reading
+//! configs of 0, 100, 10,000, 100,000 and 1,000,000 entries (jemalloc; 0 and
+//! 100 for the others) that never list it, so memproxy reads every byte.
+//! Two reference rows show what is not memproxy's own doing: memproxy with
+//! no allocator behind it, and an empty library preloaded in memproxy's
+//! place (the loader's cost of one more object in every symbol lookup).
+//!
+//! Measured three ways: criterion per setup (the plots), callgrind's exact
+//! instruction count of the whole process, and wall time spawn-to-exit over
+//! interleaved rounds that start every setup once each.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use benches::allocators::{self, Allocator};
+use benches::artifacts::Artifacts;
+use benches::callgrind::{self, Run};
+use benches::mode::Mode;
+use benches::setup::{self, Route, Setup};
+use benches::stats::Spread;
+use benches::summary::{
+    self, LINEARITY_TOLERANCE, Provenance, STARTUP_EXTRA_LIMIT, STARTUP_TARGET_ENTRIES, ScanStep,
+    StartupReport, StartupRow, TargetCheck,
+};
+use criterion::{Criterion, SamplingMode};
+
+const PROGRAM: &str = "/bin/true";
+
+fn main() {
+    let mode = Mode::detect();
+    if let Err(error) = run(mode) {
+        eprintln!("startup benchmark: {error}");
+        std::process::exit(1);
+    }
+}
+
+/// A setup and what its row compares against.
+struct Start {
+    setup: Setup,
+    preload: String,
+    /// The allocator preloaded directly that this row is compared with.
+    allocator: Option<&'static str>,
+    config: Option<Config>,
+}
+
+#[derive(Clone, Copy)]
+struct Config {
+    entries: u64,
+    bytes: u64,
+}
+
+fn run(mode: Mode) -> Result<(), String> {
+    setup::check_host_preload()?;
+    let allocators = allocators::require_all()?;
+    callgrind::require_valgrind()?;
+    let artifacts = Artifacts::build()?;
+    let program = Path::new(PROGRAM);
+    let starts = starts(mode, &artifacts, &allocators)?;
+    if mode != Mode::List {
+        for start in &starts {
+            start.setup.verify_route(program, &[])?;
+        }
+    }
+
+    run_criterion(mode, program, &starts);
+    if mode == Mode::List {
+        return Ok(());
+    }
+
+    let rounds = mode.pick(150, 5);
+    eprintln!(
+        "\nstartup: {rounds} interleaved rounds of {} setups",
+        starts.len()
+    );
+    let wall_us = interleave(program, &starts, rounds)?;
+    eprintln!("startup: counting instructions with callgrind");
+    let runs: Vec<Run> = starts
+        .iter()
+        .map(|start| Run::new(&start.setup, program, &[]))
+        .collect();
+    let instructions = callgrind::count_all(&runs)?;
+
+    let rows = rows(&starts, &instructions, &wall_us);
+    let scan = scan_steps(&rows);
+    let report = StartupReport {
+        provenance: Provenance::now(mode, &artifacts.revision, &artifacts.memproxy, &allocators),
+        program: program.to_path_buf(),
+        rounds,
+        targets: targets(&rows, &scan),
+        rows,
+        scan,
+    };
+    let summary_path =
+        summary::write_part(&artifacts.summary_dir(mode), summary::STARTUP_PART, &report)?;
+    println!("\n{}", summary::render_startup(&report));
+    println!(
+        "{}",
+        summary::render_targets(&report.targets.iter().collect::<Vec<_>>())
+    );
+    println!("Summary: {}", summary_path.display());
+    Ok(())
+}
+
+/// Config sizes for memproxy in front of each allocator; the large ones,
+/// which show how the scan grows, only for the first allocator.
+fn config_sizes(mode: Mode, first_allocator: bool) -> &'static [u64] {
+    match (mode, first_allocator) {
+        (Mode::Full, true) => &[0, 100, 10_000, 100_000, 1_000_000],
+        (Mode::Full, false) => &[0, 100],
+        _ => &[100],
+    }
+}
+
+fn starts(
+    mode: Mode,
+    artifacts: &Artifacts,
+    allocators: &[Allocator],
+) -> Result<Vec<Start>, String> {
+    let work = artifacts.work_dir()?;
+    let memproxy = &artifacts.memproxy;
+    let mut starts = vec![Start {
+        setup: Setup::direct("none", None),
+        preload: "nothing preloaded".into(),
+        allocator: None,
+        config: None,
+    }];
+    let reference_config = config_file(&work, STARTUP_TARGET_ENTRIES)?;
+    starts.push(Start {
+        setup: Setup::memproxy(
+            "memproxy-alone",
+            memproxy,
+            None,
+            &reference_config.0,
+            Route::NoCustomAllocator,
+        ),
+        preload: "memproxy alone (glibc route)".into(),
+        allocator: None,
+        config: Some(reference_config.1),
+    });
+    for (index, allocator) in allocators.iter().enumerate() {
+        starts.push(Start {
+            setup: Setup::direct(format!("{}/direct", allocator.name), Some(&allocator.path)),
+            preload: format!("{} directly", allocator.name),
+            allocator: Some(allocator.name),
+            config: None,
+        });
+        if index == 0 {
+            let empty = empty_library(&work)?;
+            starts.push(Start {
+                setup: Setup {
+                    label: format!("empty-library+{}", allocator.name),
+                    preload: vec![empty, allocator.path.clone()],
+                    config: None,
+                    route: None,
+                },
+                preload: format!("an empty library + {} (reference)", allocator.name),
+                allocator: Some(allocator.name),
+                config: None,
+            });
+        }
+        for &entries in config_sizes(mode, index == 0) {
+            let (path, config) = config_file(&work, entries)?;
+            starts.push(Start {
+                setup: Setup::memproxy(
+                    format!("{}/memproxy-{entries}", allocator.name),
+                    memproxy,
+                    Some(&allocator.path),
+                    &path,
+                    Route::Custom,
+                ),
+                preload: format!("memproxy + {}", allocator.name),
+                allocator: Some(allocator.name),
+                config: Some(config),
+            });
+        }
+    }
+    Ok(starts)
+}
+
+/// A config of `entries` names, none of them the program's.
+fn config_file(dir: &Path, entries: u64) -> Result<(PathBuf, Config), String> {
+    let path = dir.join(format!("startup-{entries}.conf"));
+    let line = |index: u64| format!("not-this-program-{index:07}\n");
+    let bytes: u64 = (0..entries).map(|index| line(index).len() as u64).sum();
+    let fresh = std::fs::metadata(&path).is_ok_and(|metadata| metadata.len() == bytes);
+    if !fresh {
+        let file =
+            std::fs::File::create(&path).map_err(|error| format!("{}: {error}", path.display()))?;
+        let mut writer = std::io::BufWriter::new(file);
+        for index in 0..entries {
+            writer
+                .write_all(line(index).as_bytes())
+                .map_err(|error| format!("{}: {error}", path.display()))?;
+        }
+        writer
+            .flush()
+            .map_err(|error| format!("{}: {error}", path.display()))?;
+    }
+    Ok((path, Config { entries, bytes }))
+}
+
+/// A shared library with one function and nothing else: what preloading
+/// any library costs the loader.
+fn empty_library(dir: &Path) -> Result<PathBuf, String> {
+    let source = dir.join("empty-library.c");
+    let library = dir.join("libbench-empty.so");
+    std::fs::write(&source, "int memproxy_bench_empty(void) { return 0; }\n")
+        .map_err(|error| format!("{}: {error}", source.display()))?;
+    let status = Command::new("cc")
+        .args(["-shared", "-fPIC", "-O2", "-o"])
+        .arg(&library)
+        .arg(&source)
+        .status()
+        .map_err(|error| format!("cannot run cc: {error}"))?;
+    if status.success() {
+        Ok(library)
+    } else {
+        Err(format!("cc failed to build {}", library.display()))
+    }
+}
+
+fn start_once(command: &mut Command) -> Duration {
+    let started = Instant::now();
+    let status = command
+        .status()
+        .unwrap_or_else(|error| panic!("cannot start {PROGRAM}: {error}"));
+    let elapsed = started.elapsed();
+    assert!(status.success(), "{PROGRAM} failed: {status}");
+    elapsed
+}
+
+fn quiet_command(setup: &Setup, program: &Path) -> Command {
+    let mut command = setup.command(program);
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    command
+}
+
+fn run_criterion(mode: Mode, program: &Path, starts: &[Start]) {
+    let mut criterion = Criterion::default()
+        .sample_size(mode.pick(20, 10))
+        .warm_up_time(Duration::from_millis(mode.pick(500, 100)))
+        .measurement_time(Duration::from_millis(mode.pick(2000, 300)))
+        .nresamples(20_000)
+        .configure_from_args();
+    let mut group = criterion.benchmark_group("startup");
+    // A start takes milliseconds: one start per iteration, no linear ramp.
+    group.sampling_mode(SamplingMode::Flat);
+    for start in starts {
+        let mut command = quiet_command(&start.setup, program);
+        group.bench_function(&start.setup.label, |bencher| {
+            bencher
+                .iter_custom(|iterations| (0..iterations).map(|_| start_once(&mut command)).sum())
+        });
+    }
+    group.finish();
+    criterion.final_summary();
+}
+
+/// Wall time of every setup, in microseconds, one start of each per round;
+/// each round starts from a different setup so that none always follows
+/// the same one.
+fn interleave(program: &Path, starts: &[Start], rounds: usize) -> Result<Vec<Vec<f64>>, String> {
+    let mut commands: Vec<Command> = starts
+        .iter()
+        .map(|start| quiet_command(&start.setup, program))
+        .collect();
+    for command in &mut commands {
+        start_once(command);
+    }
+    let mut wall_us = vec![Vec::with_capacity(rounds); starts.len()];
+    for round in 0..rounds {
+        for offset in 0..starts.len() {
+            let index = (round + offset) % starts.len();
+            let elapsed = start_once(&mut commands[index]);
+            wall_us[index].push(elapsed.as_secs_f64() * 1e6);
+        }
+    }
+    Ok(wall_us)
+}
+
+fn rows(starts: &[Start], instructions: &[u64], wall_us: &[Vec<f64>]) -> Vec<StartupRow> {
+    let none = 0;
+    let direct_of = |allocator: &str| {
+        starts
+            .iter()
+            .position(|start| start.setup.label == format!("{allocator}/direct"))
+    };
+    let paired = |index: usize, baseline: usize| {
+        let differences: Vec<f64> = wall_us[index]
+            .iter()
+            .zip(&wall_us[baseline])
+            .map(|(this, base)| this - base)
+            .collect();
+        Spread::of(&differences).expect("at least one round")
+    };
+    starts
+        .iter()
+        .enumerate()
+        .map(|(index, start)| {
+            let direct = start
+                .allocator
+                .and_then(direct_of)
+                .filter(|&direct| direct != index);
+            StartupRow {
+                label: start.setup.label.clone(),
+                preload: start.preload.clone(),
+                allocator: start.allocator.map(str::to_owned),
+                config_entries: start.config.map(|config| config.entries),
+                config_bytes: start.config.map(|config| config.bytes),
+                instructions: instructions[index],
+                extra_instructions_vs_none: instructions[index] as i64 - instructions[none] as i64,
+                extra_instructions_vs_direct: direct
+                    .map(|direct| instructions[index] as i64 - instructions[direct] as i64),
+                wall_us: Spread::of(&wall_us[index]).expect("at least one round"),
+                extra_wall_us_vs_none: paired(index, none),
+                extra_wall_us_vs_direct: direct.map(|direct| paired(index, direct)),
+            }
+        })
+        .collect()
+}
+
+/// The scan's marginal cost between successive config sizes of the
+/// allocator measured at every size.
+fn scan_steps(rows: &[StartupRow]) -> Vec<ScanStep> {
+    let Some(first_allocator) = rows
+        .iter()
+        .find(|row| row.config_entries.is_some() && row.allocator.is_some())
+        .and_then(|row| row.allocator.clone())
+    else {
+        return Vec::new();
+    };
+    let mut sized: Vec<&StartupRow> = rows
+        .iter()
+        .filter(|row| row.allocator.as_ref() == Some(&first_allocator))
+        .filter(|row| row.config_entries.is_some())
+        .collect();
+    sized.sort_by_key(|row| row.config_entries);
+    sized
+        .windows(2)
+        .map(|pair| {
+            let (from, to) = (pair[0], pair[1]);
+            let entries =
+                (to.config_entries.unwrap_or(0) - from.config_entries.unwrap_or(0)) as f64;
+            let bytes = (to.config_bytes.unwrap_or(0) - from.config_bytes.unwrap_or(0)) as f64;
+            let instructions = to.instructions as f64 - from.instructions as f64;
+            ScanStep {
+                from_entries: from.config_entries.unwrap_or(0),
+                to_entries: to.config_entries.unwrap_or(0),
+                instructions_per_byte: instructions / bytes,
+                instructions_per_entry: instructions / entries,
+                wall_ns_per_byte: (to.wall_us.median - from.wall_us.median) * 1e3 / bytes,
+            }
+        })
+        .collect()
+}
+
+fn targets(rows: &[StartupRow], scan: &[ScanStep]) -> Vec<TargetCheck> {
+    let mut targets: Vec<TargetCheck> = rows
+        .iter()
+        .filter(|row| row.preload.starts_with("memproxy +"))
+        .filter(|row| row.config_entries == Some(STARTUP_TARGET_ENTRIES))
+        .filter_map(|row| {
+            Some(TargetCheck::at_most(
+                "extra instructions per start, 100-entry config",
+                format!("{} vs {} directly", row.preload, row.allocator.as_deref()?),
+                row.extra_instructions_vs_direct? as f64,
+                STARTUP_EXTRA_LIMIT,
+                "instructions",
+            ))
+        })
+        .collect();
+    // Fixed costs (opening an empty file, say) blur the smallest step.
+    let linear_steps: Vec<&ScanStep> = scan
+        .iter()
+        .filter(|step| step.from_entries >= STARTUP_TARGET_ENTRIES)
+        .collect();
+    if linear_steps.len() >= 2 {
+        let costs: Vec<f64> = linear_steps
+            .iter()
+            .map(|step| step.instructions_per_byte)
+            .collect();
+        let largest = costs.last().copied().unwrap_or(f64::NAN);
+        let deviation = costs
+            .iter()
+            .map(|cost| (cost / largest - 1.0).abs())
+            .fold(0.0, f64::max);
+        targets.push(TargetCheck::at_most(
+            "config scan linear in file size",
+            format!(
+                "instructions/byte of each step from {} entries differ from the largest step's \
+                 ({:.2}) by at most",
+                STARTUP_TARGET_ENTRIES, largest
+            ),
+            deviation,
+            LINEARITY_TOLERANCE,
+            "(relative)",
+        ));
+    }
+    targets
+}
