@@ -228,7 +228,9 @@ fn decide(walk: Walk) {
     let mut decision = choose(identity, config_path, debug, &mut scratch.scan, walk);
     decision.config_source = config_source;
 
-    warm_up(&decision.table);
+    if !decision.glibc {
+        warm_up(&decision.table);
+    }
     PENDING.publish(&with_bootstrap_checks(decision.table));
     decision.bootstrap_used = bootstrap::close();
     let table = if decision.bootstrap_used {
@@ -249,7 +251,10 @@ fn decide(walk: Walk) {
 /// allocator that initialises itself lazily, and not thread-safely, on its
 /// first call (mimalloc, before its constructor has run) would otherwise see
 /// every thread that allocated during the decision rush into that first
-/// call the moment the route is published.
+/// call the moment the route is published. glibc's initialisation is
+/// thread-safe, and its heap layout is better left as the program makes it
+/// (a block freed this early makes later aligned allocations slower), so the
+/// glibc route skips this.
 fn warm_up(table: &Table) {
     // SAFETY: a malloc and a free of the decided route, of its own block.
     unsafe {
