@@ -181,17 +181,14 @@ fn report(
             }
         };
     }
-    for id in &orders {
-        if harness::orders::find(id).is_none() {
-            eprintln!("harness: unknown order {id:?}");
-            return ExitCode::from(2);
-        }
-    }
-    for id in &cases {
-        if harness::names::find(id).is_none() {
-            eprintln!("harness: unknown name case {id:?}");
-            return ExitCode::from(2);
-        }
+    let unknown_order = orders.iter().find(|id| harness::orders::find(id).is_none());
+    let unknown_case = cases.iter().find(|id| harness::names::find(id).is_none());
+    if let Some(what) = unknown_order
+        .map(|id| format!("order {id:?}"))
+        .or_else(|| unknown_case.map(|id| format!("name case {id:?}")))
+    {
+        eprintln!("harness: unknown {what}");
+        return ExitCode::from(2);
     }
     let groups: Vec<_> = matrix::groups(&selection.allocators)
         .into_iter()

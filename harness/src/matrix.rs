@@ -101,6 +101,21 @@ pub fn groups(allocators: &[Allocator]) -> Vec<Group<'_>> {
 }
 
 impl Group<'_> {
+    /// The verdict on one kind: passed when the one owner seen is the one
+    /// expected.
+    fn cell(&self, probe: &'static str, kind: &str, expected: Owner, seen: Seen) -> Cell {
+        Cell {
+            allocator: self.allocator.name.clone(),
+            order: self.order.id,
+            case: self.case.id,
+            probe,
+            kind: kind.to_owned(),
+            expected,
+            passed: seen == Seen::Owner(expected),
+            seen,
+        }
+    }
+
     /// Runs both probes and judges every kind.
     pub fn run(&self, artifacts: &Artifacts) -> GroupResult {
         // MEMPROXY_DEBUG is on only where the specification is about what it
@@ -131,16 +146,13 @@ impl Group<'_> {
                 }
                 Err(NotRun::Setup(why)) => {
                     result.problems.push(format!("{}: {why}", probe.name));
-                    result.cells.extend(probe.kinds.iter().map(|kind| Cell {
-                        allocator: self.allocator.name.clone(),
-                        order: self.order.id,
-                        case: self.case.id,
-                        probe: probe.name,
-                        kind: kind.clone(),
-                        expected: result.expected,
-                        seen: Seen::Missing,
-                        passed: false,
-                    }));
+                    let expected = result.expected;
+                    result.cells.extend(
+                        probe
+                            .kinds
+                            .iter()
+                            .map(|kind| self.cell(probe.name, kind, expected, Seen::Missing)),
+                    );
                     continue;
                 }
             };
@@ -191,18 +203,8 @@ impl Group<'_> {
             }
             let failed_before = result.cells.iter().filter(|cell| !cell.passed).count();
             for kind in &probe.kinds {
-                let seen = output.seen(kind);
-                let passed = seen == Seen::Owner(result.expected);
-                result.cells.push(Cell {
-                    allocator: self.allocator.name.clone(),
-                    order: self.order.id,
-                    case: self.case.id,
-                    probe: probe.name,
-                    kind: kind.clone(),
-                    expected: result.expected,
-                    seen,
-                    passed,
-                });
+                let cell = self.cell(probe.name, kind, result.expected, output.seen(kind));
+                result.cells.push(cell);
             }
             let failed_now =
                 result.cells.iter().filter(|cell| !cell.passed).count() > failed_before;

@@ -36,8 +36,8 @@ Exit status:
      (the library then excludes nothing), or --strict and any warning
   2  usage error
 
-Which file: CONFIG if given, else $MEMPROXY_CONF if set and non-empty (as the
-library does, except in setuid programs), else the built-in default:
+Which file: CONFIG if given, else $MEMPROXY_CONF if set to an absolute path (as
+the library does, except in setuid programs), else the built-in default:
 ",
     env!("MEMPROXY_DEFAULT_CONFIG"),
     ".

@@ -42,7 +42,7 @@ binary the kernel maps: symlinks resolved, and for a #! script the
 interpreter's. `#!/usr/bin/env NAME` scripts are followed into NAME, which
 the library judges again when env executes it.
 
-The config: --config FILE, else $MEMPROXY_CONF if set and non-empty, else
+The config: --config FILE, else $MEMPROXY_CONF if set to an absolute path, else
 ",
     env!("MEMPROXY_DEFAULT_CONFIG"),
     ".
