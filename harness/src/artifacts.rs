@@ -101,7 +101,7 @@ impl Artifacts {
                         probe_rs = message.executable;
                     }
                 }
-                "build-script-executed" if package.contains("fixtures") => {
+                "build-script-executed" if is_fixtures_package(package) => {
                     fixtures_out = message.out_dir
                 }
                 _ => {}
@@ -200,4 +200,30 @@ struct Message {
 #[derive(Deserialize)]
 struct Target {
     name: String,
+}
+
+/// Package ids are `path+file:///.../fixtures#0.1.0` (cargo >= 1.77) or
+/// `fixtures 0.1.0 (path+file:///...)`.
+fn is_fixtures_package(package_id: &str) -> bool {
+    package_id.starts_with("fixtures ")
+        || package_id
+            .split_once('#')
+            .is_some_and(|(url, _)| url.ends_with("/fixtures"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_fixtures_package;
+
+    #[test]
+    fn recognises_both_package_id_formats() {
+        assert!(is_fixtures_package("path+file:///w/fixtures#0.1.0"));
+        assert!(is_fixtures_package(
+            "fixtures 0.1.0 (path+file:///w/fixtures)"
+        ));
+        assert!(!is_fixtures_package("path+file:///w/fixtures-extra#0.1.0"));
+        assert!(!is_fixtures_package(
+            "harness 0.1.0 (path+file:///w/fixtures)"
+        ));
+    }
 }
