@@ -67,6 +67,11 @@ inner() {
     # which fails with EINVAL when "/" is not a mount point).
     mount --bind "$root" "$root"
 
+    # Fresh /tmp and /run first: the workspace may itself live under /tmp
+    # (a CI clone often does), and its bind mount must land on top of them.
+    mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs "$root/tmp"
+    mount -t tmpfs -o mode=755,nosuid,nodev tmpfs "$root/run"
+
     # The workspace at the same path, read-only unless --rw; target/ read-write.
     mkdir -p "$target_dir" "$root$TOP"
     mount --bind "$TOP" "$root$TOP"
@@ -103,9 +108,6 @@ inner() {
     if mount -t devpts -o newinstance,ptmxmode=0666,mode=620 devpts "$root/dev/pts" 2>/dev/null; then
         ln -s pts/ptmx "$root/dev/ptmx"
     fi
-
-    mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs "$root/tmp"
-    mount -t tmpfs -o mode=755,nosuid,nodev tmpfs "$root/run"
 
     # From here on only the root's binaries run: its env, then CMD.
     trap - ERR
