@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use harness::allocators;
 use harness::artifacts::Artifacts;
 use harness::matrix::{self, GroupResult};
@@ -27,35 +27,7 @@ enum Command {
         cargo run --release -p harness -- report --allocator tbb=/lib/x86_64-linux-gnu/libtbbmalloc_proxy.so.2\n  \
         cargo run --release -p harness -- report --only glibc,jemalloc --order seed --case listed\n\n\
         Exit status: 0 when every cell passed, 1 when any failed, 2 on a set-up error.")]
-    Report {
-        /// Adds an allocator, as NAME=PATH (repeatable). Its owner is read from
-        /// the ownership queries it exports; none means 'unclaimed'.
-        #[arg(long = "allocator", value_name = "NAME=PATH")]
-        added: Vec<String>,
-        /// Narrows the run to these built-in allocators, on purpose
-        /// (comma-separated: glibc,jemalloc,mimalloc,tcmalloc).
-        #[arg(long, value_delimiter = ',')]
-        only: Option<Vec<String>>,
-        /// Runs only these preload orders (repeatable).
-        #[arg(long = "order")]
-        orders: Vec<String>,
-        /// Runs only these name cases (repeatable).
-        #[arg(long = "case")]
-        cases: Vec<String>,
-        /// Where report.json and report.md go.
-        #[arg(long, default_value_os_t = default_out_dir())]
-        out: PathBuf,
-        /// Parallel runs (default: the number of CPUs).
-        #[arg(long)]
-        jobs: Option<usize>,
-        /// A name for this platform in the report.
-        #[arg(long)]
-        platform: Option<String>,
-        /// Copies the built library and probes into DIR and exits, for a
-        /// platform root without a Rust toolchain (see ci/platform).
-        #[arg(long, value_name = "DIR")]
-        export_artifacts: Option<PathBuf>,
-    },
+    Report(ReportArgs),
     /// Prints several platforms' report.json side by side (Markdown).
     #[command(after_help = "Example:\n  \
         harness compare target/conformance/host/report.json target/conformance/trixie/report.json\n\n\
@@ -68,6 +40,37 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+}
+
+#[derive(Args)]
+struct ReportArgs {
+    /// Adds an allocator, as NAME=PATH (repeatable). Its owner is read from
+    /// the ownership queries it exports; none means 'unclaimed'.
+    #[arg(long = "allocator", value_name = "NAME=PATH")]
+    added: Vec<String>,
+    /// Narrows the run to these built-in allocators, on purpose
+    /// (comma-separated: glibc,jemalloc,mimalloc,tcmalloc).
+    #[arg(long, value_delimiter = ',')]
+    only: Option<Vec<String>>,
+    /// Runs only these preload orders (repeatable).
+    #[arg(long = "order")]
+    orders: Vec<String>,
+    /// Runs only these name cases (repeatable).
+    #[arg(long = "case")]
+    cases: Vec<String>,
+    /// Where report.json and report.md go.
+    #[arg(long, default_value_os_t = default_out_dir())]
+    out: PathBuf,
+    /// Parallel runs (default: the number of CPUs).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// A name for this platform in the report.
+    #[arg(long)]
+    platform: Option<String>,
+    /// Copies the built library and probes into DIR and exits, for a
+    /// platform root without a Rust toolchain (see ci/platform).
+    #[arg(long, value_name = "DIR")]
+    export_artifacts: Option<PathBuf>,
 }
 
 fn default_out_dir() -> PathBuf {
@@ -84,25 +87,7 @@ fn default_out_dir() -> PathBuf {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Report {
-            added,
-            only,
-            orders,
-            cases,
-            out,
-            jobs,
-            platform,
-            export_artifacts,
-        } => report(
-            added,
-            only,
-            orders,
-            cases,
-            out,
-            jobs,
-            platform,
-            export_artifacts,
-        ),
+        Command::Report(args) => report(args),
         Command::Compare { reports, out } => compare(&reports, out.as_deref()),
     }
 }
@@ -137,17 +122,17 @@ fn compare(paths: &[PathBuf], out: Option<&std::path::Path>) -> ExitCode {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn report(
-    mut added: Vec<String>,
-    only: Option<Vec<String>>,
-    orders: Vec<String>,
-    cases: Vec<String>,
-    out: PathBuf,
-    jobs: Option<usize>,
-    platform: Option<String>,
-    export_artifacts: Option<PathBuf>,
-) -> ExitCode {
+fn report(args: ReportArgs) -> ExitCode {
+    let ReportArgs {
+        mut added,
+        only,
+        orders,
+        cases,
+        out,
+        jobs,
+        platform,
+        export_artifacts,
+    } = args;
     if let Ok(list) = std::env::var(allocators::ADDED_VAR) {
         added.extend(
             list.split(',')
