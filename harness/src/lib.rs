@@ -16,7 +16,8 @@
 //! - [`run`]: starting a probe the way a case says;
 //! - [`matrix`]: running cells and judging them;
 //! - [`report`]: the table, JSON and Markdown; [`compare`]: platforms side by side;
-//! - [`artifacts`]: building the library and the probes.
+//! - [`artifacts`]: building the library and the probes; [`scratch`]: where
+//!   the programs under test are laid out, safely for parallel runs.
 
 pub mod allocators;
 pub mod artifacts;
@@ -29,3 +30,4 @@ pub mod probe;
 pub mod programs;
 pub mod report;
 pub mod run;
+pub mod scratch;

@@ -25,6 +25,7 @@ use crate::artifacts::{Artifacts, Probe};
 use crate::expect::{self, KernelNames};
 use crate::names::{Launch, Layout, NameCase};
 use crate::orders::{self, Order, Source, Tokens};
+use crate::scratch;
 
 /// glibc's real object; `LIBC` in an order. Never the `libc.so` linker script.
 pub const LIBC: &str = "/lib/x86_64-linux-gnu/libc.so.6";
@@ -147,9 +148,7 @@ impl<'a> Run<'a> {
 
     pub fn go(self) -> Result<Outcome, NotRun> {
         let case = self.case.unwrap_or(&PLAIN);
-        let dir = tempfile::Builder::new()
-            .prefix("memproxy-case-")
-            .tempdir()
+        let dir = scratch::directory("case-")
             .map_err(|error| NotRun::Setup(format!("temporary directory: {error}")))?;
         let dir_path = dir
             .path()
@@ -321,15 +320,9 @@ fn tokens(
 }
 
 fn lay_out(probe: &Path, case: &NameCase, dir: &Path) -> std::io::Result<()> {
-    // Hardlinks name a program just as a copy does (the kernel reports the
-    // path it was executed by), and unlike a fresh copy they are never open
-    // for writing when another thread forks: a copy would make a parallel
-    // exec fail with ETXTBSY.
-    let place = |name: &str| -> std::io::Result<()> {
-        let destination = dir.join(name);
-        std::fs::hard_link(probe, &destination)
-            .or_else(|_| std::fs::copy(probe, &destination).map(drop))
-    };
+    // Within the case's own directory, and never a file this process has
+    // open for writing: see the scratch module.
+    let place = |name: &str| scratch::link_executable(probe, &dir.join(name));
     match case.layout {
         Layout::Copy => place(case.file),
         Layout::Symlink { target } => {
@@ -342,10 +335,8 @@ fn lay_out(probe: &Path, case: &NameCase, dir: &Path) -> std::io::Result<()> {
         }
         Layout::Script { interpreter } => {
             place(interpreter)?;
-            let script = dir.join(case.file);
-            std::fs::write(&script, format!("#!{}\n", path_str(&dir.join(interpreter))))?;
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
+            let shebang = format!("#!{}\n", path_str(&dir.join(interpreter)));
+            scratch::write_executable(&dir.join(case.file), shebang.as_bytes())
         }
     }
 }
@@ -377,28 +368,13 @@ pub fn with_etc_preload(contents: &str, scratch: &Path) -> Result<Vec<String>, N
 fn etc_copy() -> Result<&'static Path, String> {
     static COPY: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     let copy = COPY.get_or_init(|| {
-        let dir = tempfile::Builder::new()
-            .prefix("memproxy-etc-")
-            .tempdir()
-            .map_err(|error| error.to_string())?
-            .keep();
-        // Statics are never dropped: remove the copy when the process exits.
-        ETC_COPY_TO_REMOVE.get_or_init(|| dir.clone());
-        // SAFETY: registering a function that takes no arguments.
-        unsafe { libc::atexit(remove_etc_copy) };
+        let dir = scratch::root().join("etc");
+        std::fs::create_dir(&dir).map_err(|error| error.to_string())?;
         copy_tree(Path::new("/etc"), &dir);
         std::fs::write(dir.join("ld.so.preload"), "").map_err(|error| error.to_string())?;
         Ok(dir)
     });
     copy.as_deref().map_err(Clone::clone)
-}
-
-static ETC_COPY_TO_REMOVE: OnceLock<PathBuf> = OnceLock::new();
-
-extern "C" fn remove_etc_copy() {
-    if let Some(dir) = ETC_COPY_TO_REMOVE.get() {
-        let _ = std::fs::remove_dir_all(dir);
-    }
 }
 
 /// Copies what can be copied: an unreadable file in /etc must not stop the
@@ -428,43 +404,93 @@ fn copy_tree(from: &Path, to: &Path) {
 
 /// `unshare` arguments for a private mount namespace: plain as root, inside
 /// a user namespace otherwise (if the kernel allows it).
+///
+/// Where `/` is not a mount point (a chroot), `unshare --propagation
+/// private` fails: it cannot change the propagation of a directory, and the
+/// mount that holds the chroot cannot be named from inside it. The copy of
+/// that mount in a new namespace then keeps its propagation, so the
+/// namespace is usable only if that mount is not shared with the parent's:
+/// otherwise the bind mounts over `/etc` would reach the host. This is
+/// checked, not assumed, with a bind of `/etc` onto itself (harmless: the
+/// same files) that is undone at once.
 fn mount_namespace_prefix() -> Result<Vec<String>, String> {
     static PREFIX: OnceLock<Result<Vec<String>, String>> = OnceLock::new();
     PREFIX
         .get_or_init(|| {
             // SAFETY: geteuid has no preconditions.
             let root = unsafe { libc::geteuid() } == 0;
-            let mut prefix = vec!["/usr/bin/unshare".to_owned()];
-            if !root {
-                prefix.push("--map-root-user".into());
-            }
-            prefix.extend([
-                "--mount".into(),
-                "--propagation".into(),
-                "private".into(),
-                "--".into(),
-            ]);
-            let probe = Command::new(&prefix[0])
-                .args(&prefix[1..])
-                .args(["/bin/sh", "-c", "mount --bind /etc /etc"])
-                .env_remove("LD_PRELOAD")
-                .output()
-                .map_err(|error| format!("cannot run unshare: {error}"))?;
-            if probe.status.success() {
-                Ok(prefix)
+            let user = if root {
+                "root"
             } else {
-                Err(format!(
-                    "{} cannot bind-mount in a private namespace: {}",
-                    if root {
-                        "root"
-                    } else {
-                        "this unprivileged user"
-                    },
-                    String::from_utf8_lossy(&probe.stderr).trim()
-                ))
+                "this unprivileged user"
+            };
+            let prefix = |propagation: &str| {
+                let mut prefix = vec!["/usr/bin/unshare".to_owned()];
+                if !root {
+                    prefix.push("--map-root-user".into());
+                }
+                prefix.extend(["--mount", "--propagation", propagation, "--"].map(String::from));
+                prefix
+            };
+            let private = prefix("private");
+            let Err(why) = namespace_check(&private, "mount --bind /etc /etc") else {
+                return Ok(private);
+            };
+            if root_is_mount_point() != Some(false) {
+                return Err(format!(
+                    "{user} cannot bind-mount in a private namespace: {why}"
+                ));
+            }
+            let unchanged = prefix("unchanged");
+            // Counts the parent namespace's mounts on /etc before and after
+            // the bind: one more means the bind propagated to it.
+            let leak_check = r#"count() { awk '$5 == "/etc"' "/proc/$PPID/mountinfo" | wc -l; }
+                before=$(count) && mount --bind /etc /etc || exit 2
+                after=$(count); umount /etc
+                [ "$after" = "$before" ] || { echo "the bind reached the parent namespace"; exit 3; }"#;
+            match namespace_check(&unchanged, leak_check) {
+                Ok(()) => Ok(unchanged),
+                Err(leak) => Err(format!(
+                    "'/' is not a mount point here (a chroot?), so unshare cannot make the new \
+                     namespace's mounts private ({why}), and the mount holding '/' is shared \
+                     with the parent namespace, so bind mounts would reach it ({leak}); run \
+                     inside 'unshare --mount --propagation private' or bind the root onto \
+                     itself before chroot"
+                )),
             }
         })
         .clone()
+}
+
+/// Runs `script` with `/bin/sh` behind `prefix`; the error is its stderr.
+fn namespace_check(prefix: &[String], script: &str) -> Result<(), String> {
+    let output = Command::new(&prefix[0])
+        .args(&prefix[1..])
+        .args(["/bin/sh", "-c", script])
+        .env_remove("LD_PRELOAD")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|error| format!("cannot run unshare: {error}"))?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let mut why = String::from_utf8_lossy(&output.stderr).trim().to_owned();
+    if why.is_empty() {
+        why = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    }
+    Err(why)
+}
+
+/// Whether this process's `/` is a mount point, from `/proc/self/mountinfo`
+/// (`None` if that cannot be read). Inside a chroot of a plain directory,
+/// no mount has the mount point `/`.
+fn root_is_mount_point() -> Option<bool> {
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    Some(
+        mounts
+            .lines()
+            .any(|line| line.split(' ').nth(4) == Some("/")),
+    )
 }
 
 /// Runs with a timeout, collecting both streams: (status, timed out,
@@ -477,19 +503,7 @@ pub fn execute(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    // A file written in this process (a script, or a copy where hardlinks
-    // are impossible) stays busy while a concurrently forked child still
-    // holds its descriptor; that clears as soon as the child execs.
-    let mut attempts = 0;
-    let mut child = loop {
-        match command.spawn() {
-            Err(error) if error.raw_os_error() == Some(libc::ETXTBSY) && attempts < 100 => {
-                attempts += 1;
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            other => break other?,
-        }
-    };
+    let mut child = command.spawn()?;
     let mut stdout = child.stdout.take().expect("piped");
     let mut stderr = child.stderr.take().expect("piped");
     let out_reader = std::thread::spawn(move || {

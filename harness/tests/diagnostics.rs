@@ -62,9 +62,9 @@ fn owned_by(output: &str, owner: Owner) -> bool {
 
 #[test]
 fn the_debug_line_names_everything_the_decision_used() {
-    let dir = tempfile::tempdir().expect("temporary directory");
+    let dir = harness::scratch::directory("diagnostics-").expect("temporary directory");
     let program = dir.path().join("probe-named");
-    std::fs::hard_link(probe(), &program).expect("link the probe");
+    harness::scratch::link_executable(probe(), &program).expect("link the probe");
     let config = dir.path().join("memproxy.conf");
     std::fs::write(&config, "# comment\nother\nprobe-named\n").expect("config");
     let preload = format!("{}:{JEMALLOC}", memproxy());

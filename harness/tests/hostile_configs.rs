@@ -354,7 +354,7 @@ fn an_unreadable_config_excludes_nothing() {
     let dir = open_dir();
     // probe-c, and the plugin it dlopens, where nobody can reach them.
     let probe = dir.path().join(NAME);
-    std::fs::copy(&probe_c().path, &probe).expect("copy probe-c");
+    harness::scratch::copy_executable(&probe_c().path, &probe).expect("copy probe-c");
     let plugin = dir.path().join("libprobe-plugin.so");
     std::fs::copy(&Artifacts::shared().plugin, &plugin).expect("copy the plugin");
     // So are memproxy and the allocator (the .so under target/ is only

@@ -77,7 +77,7 @@ struct Stage {
 }
 
 fn copy(from: &Path, to: &Path, mode: u32) {
-    std::fs::copy(from, to)
+    harness::scratch::copy_executable(from, to)
         .unwrap_or_else(|error| panic!("{} -> {}: {error}", from.display(), to.display()));
     // A fresh copy is owned by root, the user running the test.
     std::fs::set_permissions(to, std::fs::Permissions::from_mode(mode))
