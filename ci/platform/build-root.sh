@@ -23,6 +23,7 @@ mirror="${MEMPROXY_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 cache_dir=""
 alloc_packages=""
 extra_packages=()
+bare=0
 force=0
 keep_lists=0
 
@@ -47,6 +48,8 @@ options:
                      the allocator packages to install (default: known per
                      release, see below; required for other releases)
   --add PKG          install PKG as well (repeatable)
+  --bare             no allocator packages: minbase only, as on a fresh
+                     machine (used by ci/fresh/check.sh)
   --force            rebuild even when the existing root matches
   --keep-apt-lists   keep apt's package lists in the root (about 60 MB more)
   -h, --help         this text
@@ -85,6 +88,7 @@ while [[ $# -gt 0 ]]; do
         --alloc-packages=*) alloc_packages="${1#*=}"; shift ;;
         --add) need_arg "$@"; extra_packages+=("$2"); shift 2 ;;
         --add=*) extra_packages+=("${1#*=}"); shift ;;
+        --bare) bare=1; shift ;;
         --force) force=1; shift ;;
         --keep-apt-lists) keep_lists=1; shift ;;
         -h | --help) usage; exit 0 ;;
@@ -101,7 +105,9 @@ mirror="${mirror%/}"
 dir="${dir%/}"
 [[ -n "$dir" && "$dir" != "/" ]] || die "refusing to use / as the root directory"
 
-if [[ -z "$alloc_packages" ]]; then
+if [[ "$bare" -eq 1 ]]; then
+    [[ -z "$alloc_packages" ]] || die "--bare and --alloc-packages exclude each other"
+elif [[ -z "$alloc_packages" ]]; then
     alloc_packages="$(alloc_packages_for "$release")"
     [[ -n "$alloc_packages" ]] ||
         die "no default allocator packages for release '$release': pass --alloc-packages \"...\""
@@ -258,7 +264,7 @@ for name in jemalloc mimalloc tcmalloc_minimal tcmalloc; do
     done
     if [[ -n "$found" ]]; then
         printf 'lib.%s=%s\n' "$name" "$found" >>"$info_tmp"
-    else
+    elif [[ "$bare" -eq 0 ]]; then
         log "warning: no lib$name.so.N in the root (not in: $alloc_packages)"
     fi
 done

@@ -444,7 +444,12 @@ fn mount_namespace_prefix() -> Result<Vec<String>, String> {
             let unchanged = prefix("unchanged");
             // Counts the parent namespace's mounts on /etc before and after
             // the bind: one more means the bind propagated to it.
-            let leak_check = r#"count() { awk '$5 == "/etc"' "/proc/$PPID/mountinfo" | wc -l; }
+            let leak_check = r#"count() {
+                    n=0
+                    while read -r _ _ _ _ point _; do [ "$point" = /etc ] && n=$((n + 1)); done \
+                        <"/proc/$PPID/mountinfo"
+                    echo "$n"
+                }
                 before=$(count) && mount --bind /etc /etc || exit 2
                 after=$(count); umount /etc
                 [ "$after" = "$before" ] || { echo "the bind reached the parent namespace"; exit 3; }"#;
