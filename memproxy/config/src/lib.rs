@@ -34,6 +34,7 @@
 
 #![no_std]
 
+pub mod glob;
 mod line;
 mod name;
 mod scan;
