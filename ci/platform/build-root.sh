@@ -16,10 +16,14 @@ readonly STAMP_NAME=".memproxy-root-ready"
 readonly INFO_NAME=".memproxy-root-info"
 # Bump when the way a root is built changes, so old roots are rebuilt.
 readonly STAMP_FORMAT=1
+# shellcheck source=ci/platform/apt-sources.sh
+. "$SCRIPT_DIR/apt-sources.sh"
 
 release="trixie"
 dir=""
-mirror="${MEMPROXY_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+mirror=""
+mirror_from=""
+print_mirror=0
 cache_dir=""
 alloc_packages=""
 extra_packages=()
@@ -40,8 +44,11 @@ release's jemalloc, mimalloc and tcmalloc packages, for ci/platform/run-in-root.
 options:
   --release NAME     Debian release to build (default: trixie)
   --dir DIR          where the root goes (default: $TOP/target/platforms/NAME)
-  --mirror URL       Debian mirror (default: \$MEMPROXY_DEBIAN_MIRROR or
-                     http://deb.debian.org/debian)
+  --mirror URL       Debian mirror (default: \$MEMPROXY_DEBIAN_MIRROR, else the
+                     first Debian main archive in this host's apt sources;
+                     here: $(describe_apt_mirror))
+  --print-mirror     print the mirror this run would use and where it comes
+                     from, then exit
   --cache-dir DIR    keep downloaded .debs here for rebuilds
                      (default: $TOP/target/platforms/.cache/NAME)
   --alloc-packages "P1 P2 ..."
@@ -72,6 +79,16 @@ alloc_packages_for() {
     esac
 }
 
+# The apt-sources default, for --help.
+describe_apt_mirror() {
+    local found
+    if found="$(debian_mirror_from_apt)"; then
+        printf '%s, from %s' "${found%%$'\t'*}" "${found#*$'\t'}"
+    else
+        printf 'none found'
+    fi
+}
+
 need_arg() { [[ $# -ge 2 && -n "$2" ]] || die "option $1 needs a value (see --help)"; }
 
 while [[ $# -gt 0 ]]; do
@@ -80,8 +97,9 @@ while [[ $# -gt 0 ]]; do
         --release=*) release="${1#*=}"; shift ;;
         --dir) need_arg "$@"; dir="$2"; shift 2 ;;
         --dir=*) dir="${1#*=}"; shift ;;
-        --mirror) need_arg "$@"; mirror="$2"; shift 2 ;;
-        --mirror=*) mirror="${1#*=}"; shift ;;
+        --mirror) need_arg "$@"; mirror="$2"; mirror_from="--mirror"; shift 2 ;;
+        --mirror=*) mirror="${1#*=}"; mirror_from="--mirror"; shift ;;
+        --print-mirror) print_mirror=1; shift ;;
         --cache-dir) need_arg "$@"; cache_dir="$2"; shift 2 ;;
         --cache-dir=*) cache_dir="${1#*=}"; shift ;;
         --alloc-packages) need_arg "$@"; alloc_packages="$2"; shift 2 ;;
@@ -97,7 +115,26 @@ while [[ $# -gt 0 ]]; do
 done
 
 [[ "$release" =~ ^[a-z][a-z0-9-]*$ ]] || die "bad release name '$release'"
+# The mirror: --mirror, else $MEMPROXY_DEBIAN_MIRROR, else the host's own apt
+# sources (see apt-sources.sh), so that a host behind its own mirror or proxy
+# builds from it.
+if [[ -z "$mirror_from" && -n "${MEMPROXY_DEBIAN_MIRROR:-}" ]]; then
+    mirror="$MEMPROXY_DEBIAN_MIRROR"
+    mirror_from="MEMPROXY_DEBIAN_MIRROR"
+fi
+if [[ -z "$mirror_from" ]]; then
+    found="$(debian_mirror_from_apt)" ||
+        die "no Debian main archive in this host's apt sources (/etc/apt/sources.list, /etc/apt/sources.list.d/*.list and *.sources: a 'deb' entry with component 'main', a suite other than *-security, *-updates or *-backports, and a URI ending in /debian or signed by debian-archive-keyring); name a mirror with --mirror URL or MEMPROXY_DEBIAN_MIRROR=URL"
+    mirror="${found%%$'\t'*}"
+    mirror_from="${found#*$'\t'}"
+fi
+[[ -n "$mirror" ]] || die "the mirror given by $mirror_from is empty"
 mirror="${mirror%/}"
+if [[ "$print_mirror" -eq 1 ]]; then
+    printf '%s\t%s\n' "$mirror" "$mirror_from"
+    exit 0
+fi
+log "mirror: $mirror (from $mirror_from)"
 [[ -n "$dir" ]] || dir="$TOP/target/platforms/$release"
 [[ -n "$cache_dir" ]] || cache_dir="$TOP/target/platforms/.cache/$release"
 [[ "$dir" == /* ]] || dir="$PWD/$dir"
