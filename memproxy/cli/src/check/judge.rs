@@ -1,0 +1,455 @@
+//! The model behind `memproxy check`: a config's entries as the library sees
+//! them, and findings about what will not do what it seems to.
+//!
+//! Nothing here prints; text and JSON are both rendered from an
+//! [`Inspection`]. Lines are split, classified and matched by
+//! `memproxy-config`, the code compiled into the library. Only two things
+//! come from outside the bytes: the file's state as read, and where a path
+//! entry leads on this host. Both are passed in, so that [`Inspection::new`]
+//! and [`judge`] can be tested on made-up files and hosts.
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use memproxy_config::{Entry, Line, classify_line, is_blank, lines};
+use serde::Serialize;
+
+use crate::config_file::{self, ConfigPath, Source, State};
+use crate::report::{Counts, Finding};
+use crate::shown::{shown, shown_os};
+
+/// No file name can be longer (`NAME_MAX`).
+const LONGEST_NAME: usize = 255;
+/// No path passed to `execve` or read from `/proc/self/exe` can be longer
+/// (`PATH_MAX` less its NUL).
+const LONGEST_PATH: usize = 4095;
+
+/// Where a path leads on the host being judged: its canonical form, or
+/// `None` where it does not exist.
+pub type Resolve<'r> = &'r dyn Fn(&Path) -> Option<PathBuf>;
+
+/// [`Resolve`] for this host.
+pub fn resolve_on_this_host(path: &Path) -> Option<PathBuf> {
+    std::fs::canonicalize(path).ok()
+}
+
+/// Whether an entry is compared with a last path component or a whole path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntryKind {
+    /// Compared with the last component of `AT_EXECFN` and of the exe path.
+    Name,
+    /// Starts with '/': compared with the whole `AT_EXECFN` and exe path.
+    Path,
+}
+
+impl EntryKind {
+    fn of(entry: &Entry<'_>) -> EntryKind {
+        if entry.is_path() {
+            EntryKind::Path
+        } else {
+            EntryKind::Name
+        }
+    }
+
+    /// The word text output uses, the same as in JSON.
+    pub fn label(self) -> &'static str {
+        match self {
+            EntryKind::Name => "name",
+            EntryKind::Path => "path",
+        }
+    }
+}
+
+/// One entry as the library sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ListedEntry {
+    /// 1-based line number.
+    pub line: u64,
+    /// Name or path.
+    pub kind: EntryKind,
+    /// The trimmed entry, escaped for display.
+    pub entry: String,
+    /// Its length in bytes, as compared.
+    pub length: usize,
+    /// False for a name holding '/' or a path ending in '/' ([`Entry::can_match`]).
+    pub can_match: bool,
+}
+
+/// A config judged line by line.
+#[derive(Debug, Serialize)]
+pub struct Inspection {
+    /// The config path, escaped for display.
+    pub config: String,
+    /// Why this path was chosen.
+    pub config_source: Source,
+    /// "read", "missing", "not-regular" or "unreadable".
+    pub state: &'static str,
+    /// Every entry, in file order.
+    pub entries: Vec<ListedEntry>,
+    /// What is wrong or worth knowing: line findings by line, then those
+    /// about the file as a whole.
+    pub findings: Vec<Finding>,
+}
+
+/// Reads and judges the config at `config`, as the library would read it.
+pub fn inspect(config: &ConfigPath) -> Inspection {
+    Inspection::new(
+        config,
+        config_file::load(&config.path),
+        &resolve_on_this_host,
+    )
+}
+
+impl Inspection {
+    /// Judges the config at `config`, found in `state`, on the host that
+    /// `resolve` describes.
+    pub fn new(config: &ConfigPath, state: State, resolve: Resolve<'_>) -> Inspection {
+        let mut inspection = Inspection {
+            config: shown_os(&config.path),
+            config_source: config.source,
+            state: state.label(),
+            entries: Vec::new(),
+            findings: Vec::new(),
+        };
+        match state {
+            State::Read { contents, mode } => {
+                let judged = judge(&contents, resolve);
+                inspection.entries = judged.entries;
+                inspection.findings = judged.findings;
+                if mode & 0o004 == 0 {
+                    let fix = format!("chmod a+r {}", inspection.config);
+                    inspection
+                        .findings
+                        .push(not_world_readable(mode).with_fix(fix));
+                }
+            }
+            State::Missing => inspection.findings.push(
+                Finding::error(
+                    "config-missing",
+                    "no such file: the library treats a missing config as empty and excludes \
+                     nothing",
+                )
+                .with_fix("create it with one program name (or absolute path) per line"),
+            ),
+            State::NotRegular(kind) => inspection.findings.push(
+                Finding::error(
+                    "config-not-regular",
+                    format!(
+                        "is a {kind}, not a regular file: the library never opens it (so that no \
+                         program can block at start-up) and excludes nothing"
+                    ),
+                )
+                .with_fix("replace it with a regular file"),
+            ),
+            State::Unreadable(error) => inspection.findings.push(
+                Finding::error(
+                    "config-unreadable",
+                    format!("cannot be read ({error}): the library excludes nothing"),
+                )
+                .with_fix("make it a readable regular file (chmod a+r)"),
+            ),
+        }
+        if config.source == Source::BuiltInMemproxyConfIgnored {
+            inspection.findings.push(
+                Finding::warning(
+                    "relative-config-path",
+                    "MEMPROXY_CONF is not an absolute path (or is too long): the library \
+                     ignores it, since a relative path would name a different file in each \
+                     working directory, and reads the built-in config instead",
+                )
+                .with_fix("set MEMPROXY_CONF to an absolute path"),
+            );
+        }
+        // Stable: findings about one line keep the order they were found in.
+        inspection
+            .findings
+            .sort_by_key(|finding| finding.line.unwrap_or(u64::MAX));
+        inspection
+    }
+
+    /// How many findings of each severity.
+    pub fn counts(&self) -> Counts {
+        Counts::of(&self.findings)
+    }
+
+    /// The totals reported after the entries and findings.
+    pub fn summary(&self) -> Summary {
+        let paths = self
+            .entries
+            .iter()
+            .filter(|entry| entry.kind == EntryKind::Path)
+            .count();
+        Summary {
+            entries: self.entries.len(),
+            names: self.entries.len() - paths,
+            paths,
+            counts: self.counts(),
+        }
+    }
+}
+
+fn not_world_readable(mode: u32) -> Finding {
+    Finding::warning(
+        "not-world-readable",
+        format!(
+            "the file is not readable by all users (mode {:03o}): the library reads it as the \
+             user running each program, and excludes nothing where it cannot",
+            mode & 0o777
+        ),
+    )
+}
+
+/// An [`Inspection`]'s totals.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Summary {
+    /// All entries.
+    pub entries: usize,
+    /// Entries compared with a last path component.
+    pub names: usize,
+    /// Entries compared with a whole path.
+    pub paths: usize,
+    /// Findings by severity.
+    #[serde(flatten)]
+    pub counts: Counts,
+}
+
+/// Entries and findings of a config's contents.
+#[derive(Debug)]
+pub struct Judged {
+    /// Every entry, in file order.
+    pub entries: Vec<ListedEntry>,
+    /// Findings about single lines, in file order, then about the contents
+    /// as a whole.
+    pub findings: Vec<Finding>,
+}
+
+/// Lists the entries of `contents` and what is odd about each line, with
+/// path entries looked up through `resolve`.
+pub fn judge(contents: &[u8], resolve: Resolve<'_>) -> Judged {
+    let mut entries = Vec::new();
+    let mut findings = Vec::new();
+    let mut first_seen: HashMap<&[u8], u64> = HashMap::new();
+    for (number, raw) in lines(contents) {
+        judge_line_bytes(raw, &mut findings, number);
+        match classify_line(raw) {
+            Line::Blank => {}
+            Line::Comment => {
+                if raw.first().is_some_and(|&byte| is_blank(byte)) {
+                    findings.push(
+                        Finding::warning(
+                            "indented-comment",
+                            "an indented '#' or ';' line is a comment: blanks before the first \
+                             character are ignored",
+                        )
+                        .at_line(number),
+                    );
+                }
+            }
+            Line::Entry(entry) => {
+                entries.push(ListedEntry {
+                    line: number,
+                    kind: EntryKind::of(&entry),
+                    entry: shown(entry.bytes()),
+                    length: entry.bytes().len(),
+                    can_match: entry.can_match(),
+                });
+                let mut add = |finding: Finding| findings.push(finding.at_line(number));
+                judge_entry(raw, &entry, number, &mut first_seen, &mut add);
+                if entry.is_path()
+                    && entry.can_match()
+                    && let Some(finding) = judge_path_on_host(entry.bytes(), resolve)
+                {
+                    add(finding);
+                }
+            }
+        }
+    }
+    // One fix converts the whole file: say it once.
+    findings
+        .iter_mut()
+        .filter(|finding| finding.code == "crlf")
+        .skip(1)
+        .for_each(|finding| finding.fix = None);
+    if !contents.is_empty() && !contents.ends_with(b"\n") {
+        findings.push(Finding::note(
+            "no-final-newline",
+            "the file does not end with a newline; its last line is read all the same",
+        ));
+    }
+    if entries.is_empty() {
+        findings.push(Finding::note(
+            "no-entries",
+            "no entries: every program gets the custom allocator",
+        ));
+    }
+    Judged { entries, findings }
+}
+
+/// Findings about the raw bytes of any line, entry or not.
+fn judge_line_bytes(raw: &[u8], findings: &mut Vec<Finding>, number: u64) {
+    if raw.ends_with(b"\r") {
+        findings.push(
+            Finding::warning(
+                "crlf",
+                "CR LF line end (a Windows text file): memproxy ignores the '\\r', but the \
+                 original memproxy and other tools do not",
+            )
+            .at_line(number)
+            .with_fix(
+                "convert the file to LF line ends (sed -i 's/\\r$//' FILE); this fix covers \
+                 every CR LF line",
+            ),
+        );
+    }
+    if raw.contains(&0) {
+        findings.push(
+            Finding::warning(
+                "nul-byte",
+                "the line holds a NUL byte: no program name or path contains one, so an entry \
+                 holding it never matches",
+            )
+            .at_line(number)
+            .with_fix("is this a binary file? Remove the NUL bytes"),
+        );
+    }
+}
+
+/// Findings about one entry that its bytes alone (and the entries before it)
+/// decide.
+fn judge_entry<'c>(
+    raw: &[u8],
+    entry: &Entry<'c>,
+    number: u64,
+    first_seen: &mut HashMap<&'c [u8], u64>,
+    add: &mut impl FnMut(Finding),
+) {
+    let bytes = entry.bytes();
+    let display = shown(bytes);
+
+    let without_crlf = raw.strip_suffix(b"\r").unwrap_or(raw);
+    if without_crlf != bytes {
+        add(Finding::warning(
+            "surrounding-blanks",
+            format!("blanks around '{display}' are ignored: the entry is '{display}'"),
+        )
+        .with_fix("remove the leading and trailing blanks"));
+    }
+    if let Some(&first) = first_seen.get(bytes) {
+        add(Finding::warning(
+            "duplicate",
+            format!("'{display}' repeats line {first}; the repeat has no effect"),
+        )
+        .with_fix("remove one of the two lines"));
+    } else {
+        first_seen.insert(bytes, number);
+    }
+    if !entry.can_match() {
+        add(never_matches(entry, &display));
+    }
+    let (limit, what) = match EntryKind::of(entry) {
+        EntryKind::Path => (LONGEST_PATH, "a path (PATH_MAX - 1)"),
+        EntryKind::Name => (LONGEST_NAME, "a file name (NAME_MAX)"),
+    };
+    if bytes.len() > limit {
+        add(Finding::warning(
+            "too-long",
+            format!(
+                "the entry is {} bytes long, longer than {what} can be ({limit}): it never \
+                 matches",
+                bytes.len()
+            ),
+        ));
+    }
+    if std::str::from_utf8(bytes).is_err() {
+        add(Finding::warning(
+            "not-utf8",
+            format!(
+                "'{display}' is not valid UTF-8: it matches only a file name with exactly these \
+                 bytes"
+            ),
+        )
+        .with_fix("save the config as UTF-8 (was it written in Latin-1?)"));
+    }
+    if starts_or_ends_with_untrimmed_space(bytes) {
+        add(Finding::warning(
+            "untrimmed-space",
+            format!(
+                "'{display}' starts or ends with a space character other than space, tab or \
+                 CR (such as a no-break space): it is part of the entry, so the entry matches \
+                 only a name that holds it"
+            ),
+        )
+        .with_fix("retype the entry"));
+    }
+    if entry.can_match() && !entry.is_path() && bytes.iter().any(|&byte| is_blank(byte)) {
+        add(Finding::note(
+            "inner-blank",
+            format!(
+                "'{display}' holds a blank: it names one program whose name holds that blank, \
+                 not several programs; list one program per line"
+            ),
+        ));
+    }
+}
+
+fn never_matches(entry: &Entry<'_>, display: &str) -> Finding {
+    if entry.is_path() {
+        Finding::warning(
+            "never-matches",
+            format!("'{display}' ends with '/': it names a directory, never a program"),
+        )
+        .with_fix("name the program file, without the trailing '/'")
+    } else {
+        Finding::warning(
+            "never-matches",
+            format!(
+                "'{display}' holds '/' but does not start with it: a name entry is compared \
+                 with the last component of a path, which never holds '/'"
+            ),
+        )
+        .with_fix("write the program's absolute path (starting with '/'), or just its name")
+    }
+}
+
+/// Space characters that the library does not trim: vertical tab, form feed
+/// and Unicode spaces such as U+00A0 (pasted from web pages).
+fn starts_or_ends_with_untrimmed_space(bytes: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return false;
+    };
+    let untrimmed =
+        |character: char| character.is_whitespace() && !matches!(character, ' ' | '\t' | '\r');
+    text.starts_with(untrimmed) || text.ends_with(untrimmed)
+}
+
+/// A path entry matches only that exact path or the canonical target of
+/// `/proc/self/exe`, so one reached through a symlink (`/bin/ls` on a
+/// merged-/usr system) does not match the same program started as `ls`.
+fn judge_path_on_host(bytes: &[u8], resolve: Resolve<'_>) -> Option<Finding> {
+    let display = shown(bytes);
+    match resolve(Path::new(OsStr::from_bytes(bytes))) {
+        Some(real) if real.as_os_str().as_bytes() != bytes => Some(
+            Finding::note(
+                "path-not-canonical",
+                format!(
+                    "'{display}' leads to '{}' on this host: /proc/self/exe reports that real \
+                     path, so this entry matches only programs executed as exactly \
+                     '{display}'",
+                    shown_os(&real)
+                ),
+            )
+            .with_fix(format!(
+                "list '{}' too (or instead) to match the program however it is started",
+                shown_os(&real)
+            )),
+        ),
+        Some(_) => None,
+        None => Some(Finding::note(
+            "path-absent",
+            format!("'{display}' does not exist on this host"),
+        )),
+    }
+}
