@@ -453,3 +453,245 @@ fn judge_path_on_host(bytes: &[u8], resolve: Resolve<'_>) -> Option<Finding> {
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    use super::*;
+    use crate::report::Severity;
+
+    /// A host on which no path exists.
+    fn nowhere(_: &Path) -> Option<PathBuf> {
+        None
+    }
+
+    /// `(code, line)` of each finding, in order.
+    fn codes(findings: &[Finding]) -> Vec<(&'static str, Option<u64>)> {
+        findings
+            .iter()
+            .map(|finding| (finding.code, finding.line))
+            .collect()
+    }
+
+    fn shown_entries(judged: &Judged) -> Vec<(u64, EntryKind, &str)> {
+        judged
+            .entries
+            .iter()
+            .map(|entry| (entry.line, entry.kind, entry.entry.as_str()))
+            .collect()
+    }
+
+    fn config_at(path: &str, source: Source) -> ConfigPath {
+        ConfigPath {
+            path: PathBuf::from(path),
+            source,
+        }
+    }
+
+    #[test]
+    fn comments_are_skipped_and_entries_listed_in_file_order() {
+        let judged = judge(b"#ls\n;df\n\ntop\ntelegram\nwget\n", &nowhere);
+        assert_eq!(
+            shown_entries(&judged),
+            [
+                (4, EntryKind::Name, "top"),
+                (5, EntryKind::Name, "telegram"),
+                (6, EntryKind::Name, "wget"),
+            ]
+        );
+        assert_eq!(codes(&judged.findings), []);
+    }
+
+    #[test]
+    fn crlf_is_flagged_on_every_line_but_the_fix_given_once() {
+        let judged = judge(b"top\r\n# tools\r\nvim\r\n", &nowhere);
+        assert_eq!(
+            codes(&judged.findings),
+            [("crlf", Some(1)), ("crlf", Some(2)), ("crlf", Some(3))]
+        );
+        let fixes: Vec<bool> = judged.findings.iter().map(|f| f.fix.is_some()).collect();
+        assert_eq!(fixes, [true, false, false]);
+        // The CR is trimmed like a blank, so it is not reported as one.
+        assert_eq!(judged.entries[1].entry, "vim");
+        assert_eq!(judged.entries[1].length, 3);
+    }
+
+    #[test]
+    fn every_repeat_names_the_first_line_and_blanks_do_not_hide_it() {
+        let judged = judge(b"top\nvim\n  top \ntop\n", &nowhere);
+        assert_eq!(
+            codes(&judged.findings),
+            [
+                ("surrounding-blanks", Some(3)),
+                ("duplicate", Some(3)),
+                ("duplicate", Some(4)),
+            ]
+        );
+        assert_eq!(
+            judged.findings[2].message,
+            "'top' repeats line 1; the repeat has no effect"
+        );
+    }
+
+    #[test]
+    fn a_name_with_a_slash_and_a_path_ending_in_one_never_match() {
+        let looked_up = RefCell::new(Vec::new());
+        let record = |path: &Path| {
+            looked_up.borrow_mut().push(path.to_owned());
+            None
+        };
+        let judged = judge(b"bin/ls\n/opt/vendor/\n", &record);
+        assert_eq!(
+            codes(&judged.findings),
+            [("never-matches", Some(1)), ("never-matches", Some(2))]
+        );
+        assert!(judged.entries.iter().all(|entry| !entry.can_match));
+        assert_eq!(judged.entries[1].kind, EntryKind::Path);
+        // Where a program can never match, the host has nothing to add.
+        assert!(looked_up.borrow().is_empty());
+    }
+
+    #[test]
+    fn length_limits_are_name_max_and_path_max_less_the_nul() {
+        let longest_name = "n".repeat(LONGEST_NAME);
+        let long_name = "n".repeat(LONGEST_NAME + 1);
+        let longest_path = format!("/{}", "p".repeat(LONGEST_PATH - 1));
+        let long_path = format!("/{}", "p".repeat(LONGEST_PATH));
+        let contents = [longest_name, long_name, longest_path, long_path].join("\n");
+        let judged = judge(contents.as_bytes(), &|path| Some(path.to_owned()));
+        assert_eq!(
+            codes(&judged.findings),
+            [
+                ("too-long", Some(2)),
+                ("too-long", Some(4)),
+                ("no-final-newline", None)
+            ]
+        );
+        assert_contains(&judged.findings[1].message, "4096 bytes long");
+    }
+
+    #[test]
+    fn nul_bytes_and_bytes_that_are_not_utf8_are_flagged_and_escaped() {
+        let judged = judge(b"foo\0bar\ncaf\xe9\n", &nowhere);
+        assert_eq!(
+            codes(&judged.findings),
+            [("nul-byte", Some(1)), ("not-utf8", Some(2))]
+        );
+        assert_eq!(judged.entries[0].entry, "foo\\x00bar");
+        assert_eq!(judged.entries[1].entry, "caf\\xe9");
+        assert_eq!(judged.entries[1].length, 4);
+    }
+
+    #[test]
+    fn spaces_the_library_keeps_are_flagged_at_the_ends_and_noted_inside() {
+        let judged = judge("\u{a0}vim\nmy prog\n/opt/my prog\n".as_bytes(), &|path| {
+            Some(path.to_owned())
+        });
+        assert_eq!(
+            codes(&judged.findings),
+            [("untrimmed-space", Some(1)), ("inner-blank", Some(2))]
+        );
+        assert_eq!(judged.findings[1].severity, Severity::Note);
+    }
+
+    #[test]
+    fn an_indented_comment_is_a_comment_and_no_entries_is_noted() {
+        let judged = judge(b"  # top\n#vim\n", &nowhere);
+        assert!(judged.entries.is_empty());
+        assert_eq!(
+            codes(&judged.findings),
+            [("indented-comment", Some(1)), ("no-entries", None)]
+        );
+    }
+
+    #[test]
+    fn an_empty_file_has_no_entries_but_no_missing_newline() {
+        assert_eq!(
+            codes(&judge(b"", &nowhere).findings),
+            [("no-entries", None)]
+        );
+        assert_eq!(
+            codes(&judge(b"top", &nowhere).findings),
+            [("no-final-newline", None)]
+        );
+    }
+
+    #[test]
+    fn path_entries_are_compared_with_where_they_lead_on_the_host() {
+        let host = |path: &Path| match path.to_str() {
+            Some("/bin/ls") => Some(PathBuf::from("/usr/bin/ls")),
+            Some("/usr/bin/ls") => Some(PathBuf::from("/usr/bin/ls")),
+            _ => None,
+        };
+        let judged = judge(b"/bin/ls\n/usr/bin/ls\n/opt/gone\n", &host);
+        assert_eq!(
+            codes(&judged.findings),
+            [("path-not-canonical", Some(1)), ("path-absent", Some(3))]
+        );
+        assert_eq!(
+            judged.findings[0].fix.as_deref(),
+            Some("list '/usr/bin/ls' too (or instead) to match the program however it is started")
+        );
+    }
+
+    #[test]
+    fn a_config_the_library_cannot_read_is_one_error() {
+        let config = config_at("/etc/memproxy.conf", Source::Argument);
+        let missing = Inspection::new(&config, State::Missing, &nowhere);
+        assert_eq!(missing.state, "missing");
+        assert_eq!(codes(&missing.findings), [("config-missing", None)]);
+
+        let fifo = Inspection::new(&config, State::NotRegular("FIFO"), &nowhere);
+        assert_eq!(codes(&fifo.findings), [("config-not-regular", None)]);
+        assert_contains(&fifo.findings[0].message, "is a FIFO, not a regular file");
+
+        let error = std::io::Error::from_raw_os_error(libc::EACCES);
+        let expected = format!("cannot be read ({error})");
+        let unreadable = Inspection::new(&config, State::Unreadable(error), &nowhere);
+        assert_eq!(unreadable.state, "unreadable");
+        assert_contains(&unreadable.findings[0].message, &expected);
+        assert_eq!(unreadable.counts().errors, 1);
+    }
+
+    #[test]
+    fn file_findings_follow_the_line_findings() {
+        let config = config_at("/etc/memproxy.conf", Source::BuiltInMemproxyConfIgnored);
+        let state = State::Read {
+            contents: b"top\ntop".to_vec(),
+            mode: 0o100600,
+        };
+        let inspection = Inspection::new(&config, state, &nowhere);
+        assert_eq!(
+            codes(&inspection.findings),
+            [
+                ("duplicate", Some(2)),
+                ("no-final-newline", None),
+                ("not-world-readable", None),
+                ("relative-config-path", None),
+            ]
+        );
+        assert_contains(&inspection.findings[2].message, "(mode 600)");
+        assert_eq!(
+            inspection.findings[2].fix.as_deref(),
+            Some("chmod a+r /etc/memproxy.conf")
+        );
+    }
+
+    #[test]
+    fn the_summary_counts_names_paths_and_findings() {
+        let config = config_at("/c", Source::Argument);
+        let state = State::Read {
+            contents: b"top\n/usr/bin/vim\nbin/ls\n".to_vec(),
+            mode: 0o644,
+        };
+        let summary = Inspection::new(&config, state, &nowhere).summary();
+        assert_eq!((summary.entries, summary.names, summary.paths), (3, 2, 1));
+        let counts = summary.counts;
+        assert_eq!((counts.errors, counts.warnings, counts.notes), (0, 1, 1));
+    }
+
+    fn assert_contains(text: &str, part: &str) {
+        assert!(text.contains(part), "{part:?} is not in {text:?}");
+    }
+}
