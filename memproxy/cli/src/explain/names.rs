@@ -346,3 +346,124 @@ fn env_target(argument: Option<&[u8]>) -> EnvTarget {
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shebang(head: &[u8]) -> Option<(String, Option<String>)> {
+        parse_shebang(head).map(|(interpreter, argument)| {
+            (
+                shown(&interpreter),
+                argument.map(|argument| shown(&argument)),
+            )
+        })
+    }
+
+    fn mapped_to(exe: &[u8], interpreters: &[&[u8]]) -> Mapped {
+        Mapped {
+            exe: exe.to_vec(),
+            interpreters: interpreters.iter().map(|path| path.to_vec()).collect(),
+            ..Mapped::default()
+        }
+    }
+
+    #[test]
+    fn a_shebang_line_is_split_at_the_first_blank_like_linux() {
+        assert_eq!(
+            shebang(b"#!/bin/sh\necho\n"),
+            Some(("/bin/sh".into(), None))
+        );
+        assert_eq!(
+            shebang(b"#! /usr/bin/env  -S python3 -u \nimport os\n"),
+            Some(("/usr/bin/env".into(), Some("-S python3 -u".into())))
+        );
+        assert_eq!(
+            shebang(b"#!/bin/sh -e\t-x"),
+            Some(("/bin/sh".into(), Some("-e\\x09-x".into())))
+        );
+    }
+
+    #[test]
+    fn no_interpreter_means_no_shebang() {
+        assert_eq!(shebang(b"#! \t\n/bin/sh\n"), None);
+        assert_eq!(shebang(b"\x7fELF\x02\x01"), None);
+        assert_eq!(shebang(b" #!/bin/sh\n"), None);
+    }
+
+    #[test]
+    fn env_runs_its_argument_whole_unless_split_by_dash_s() {
+        assert_eq!(env_target(Some(b"sh")), EnvTarget::Program(b"sh".to_vec()));
+        assert_eq!(
+            env_target(Some(b"python3 -u")),
+            EnvTarget::Program(b"python3 -u".to_vec())
+        );
+        assert_eq!(
+            env_target(Some(b"-S python3 -u")),
+            EnvTarget::Program(b"python3".to_vec())
+        );
+        assert_eq!(
+            env_target(Some(b"-S -i LANG=C\tperl -w")),
+            EnvTarget::Program(b"perl".to_vec())
+        );
+    }
+
+    #[test]
+    fn env_without_a_program_is_noted_not_followed() {
+        assert!(matches!(
+            env_target(None),
+            EnvTarget::Unparsed(reason) if reason.contains("prints the environment")
+        ));
+        assert_eq!(
+            env_target(Some(b"-S -i A=1")),
+            EnvTarget::Unparsed("cannot tell which program env runs from '-S -i A=1'".into())
+        );
+    }
+
+    #[test]
+    fn a_symlink_gives_two_names_and_a_note_saying_so() {
+        let image = Image::new(
+            "execve(\"./myls\")".into(),
+            b"./myls".to_vec(),
+            mapped_to(b"/usr/bin/ls", &[]),
+        );
+        assert_eq!(
+            (image.execfn_name.as_str(), image.exe_name.as_str()),
+            ("myls", "ls")
+        );
+        assert_eq!(
+            image.notes,
+            [
+                "AT_EXECFN is the relative path './myls': path entries can match only the exe path",
+                "the execfn name 'myls' and the exe name 'ls' differ (a symlink on the way): a \
+                 name entry for either one matches",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_script_names_differ_without_a_symlink_note() {
+        let image = Image::new(
+            String::new(),
+            b"/opt/job.sh".to_vec(),
+            mapped_to(b"/usr/bin/dash", &[b"/bin/sh"]),
+        );
+        assert!(image.notes.is_empty(), "{:?}", image.notes);
+        assert_eq!(image.interpreters, ["/bin/sh"]);
+    }
+
+    #[test]
+    fn an_exe_path_too_long_for_the_library_is_no_name_at_all() {
+        let long = [b"/".as_slice(), &[b'd'; LIBRARY_EXE_BUFFER - 1]].concat();
+        let image = Image::new(String::new(), b"/bin/x".to_vec(), mapped_to(&long, &[]));
+        assert_eq!(image.exe, "");
+        assert!(image.raw.exe.is_empty());
+        assert_eq!(
+            image.notes,
+            [
+                "the real path is 4096 bytes long; the library reads at most 4095 and sees no exe \
+              name"
+            ]
+        );
+    }
+}

@@ -203,3 +203,173 @@ fn advise(images: &[JudgedImage]) -> Option<String> {
         passing.execfn, passing.exe_name, last.execfn, last.execfn_name
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    /// An image as `names` would report it, for a binary (no interpreter).
+    fn image(execfn: &str, exe: &str) -> Image {
+        let name = |path: &str| path.rsplit('/').next().unwrap_or(path).to_owned();
+        Image {
+            started_by: format!("execve(\"{execfn}\")"),
+            execfn: execfn.to_owned(),
+            execfn_name: name(execfn),
+            exe: exe.to_owned(),
+            exe_name: name(exe),
+            interpreters: Vec::new(),
+            notes: Vec::new(),
+            raw: RawNames {
+                execfn: execfn.as_bytes().to_vec(),
+                exe: exe.as_bytes().to_vec(),
+            },
+        }
+    }
+
+    fn verdict(execfn: &str, exe: &str, contents: &str) -> Verdict {
+        judge(&image(execfn, exe).raw, contents.as_bytes())
+    }
+
+    fn found(line: u64, entry: &str, source: &'static str) -> Match {
+        Match {
+            line,
+            entry: entry.to_owned(),
+            source,
+        }
+    }
+
+    fn explain(
+        program: &str,
+        state: &State,
+        images: Vec<Image>,
+        error: Option<&str>,
+    ) -> Explanation {
+        let config = ConfigPath {
+            path: PathBuf::from("/etc/memproxy.conf"),
+            source: Source::Argument,
+        };
+        let trace = Trace {
+            images,
+            error: error.map(str::to_owned),
+        };
+        Explanation::new(program.as_bytes(), &config, state, trace)
+    }
+
+    fn read(contents: &str) -> State {
+        State::Read {
+            contents: contents.as_bytes().to_vec(),
+            mode: 0o644,
+        }
+    }
+
+    #[test]
+    fn the_first_matching_entry_decides_and_later_ones_are_listed() {
+        let verdict = verdict(
+            "/usr/bin/ls",
+            "/usr/bin/ls",
+            "# ls\nvim\n/usr/bin/ls\n ls \n",
+        );
+        assert!(verdict.excluded);
+        assert_eq!(
+            verdict.first_match,
+            Some(found(3, "/usr/bin/ls", "execfn path"))
+        );
+        assert_eq!(verdict.also_matching, [found(4, "ls", "execfn name")]);
+    }
+
+    #[test]
+    fn a_name_entry_matches_either_name_execfn_first() {
+        let by_exe = verdict("/tmp/myls", "/usr/bin/ls", "ls\n");
+        assert_eq!(by_exe.first_match, Some(found(1, "ls", "exe name")));
+        let by_execfn = verdict("/tmp/myls", "/usr/bin/ls", "myls\n");
+        assert_eq!(by_execfn.first_match, Some(found(1, "myls", "execfn name")));
+        let by_both = verdict("/usr/bin/ls", "/usr/bin/ls", "ls\r\n");
+        assert_eq!(by_both.first_match, Some(found(1, "ls", "execfn name")));
+        assert!(by_both.also_matching.is_empty());
+    }
+
+    #[test]
+    fn comments_and_other_programs_exclude_nothing() {
+        let verdict = verdict(
+            "/usr/bin/ls",
+            "/usr/bin/ls",
+            "#ls\n;ls\nbin/ls\n/usr/bin/\nlsof\n",
+        );
+        assert!(!verdict.excluded);
+        assert_eq!(verdict.first_match, None);
+        assert!(verdict.also_matching.is_empty());
+    }
+
+    #[test]
+    fn entries_are_shown_escaped() {
+        let program = "/opt/tab\there";
+        let verdict = verdict(program, program, "/opt/tab\there\n");
+        assert_eq!(
+            verdict.first_match.map(|found| found.entry).as_deref(),
+            Some("/opt/tab\\x09here")
+        );
+    }
+
+    #[test]
+    fn a_config_that_is_not_read_excludes_nothing() {
+        let explanation = explain(
+            "ls",
+            &State::Missing,
+            vec![image("/usr/bin/ls", "/usr/bin/ls")],
+            None,
+        );
+        assert_eq!(explanation.config_state, "missing");
+        assert_eq!(explanation.config_problem.as_deref(), Some("no such file"));
+        assert!(!explanation.images[0].verdict.excluded);
+        assert_eq!(explanation.route, Some(Route::Custom));
+        assert_eq!(explanation.lookup, Lookup::Path);
+        assert!(explanation.runnable);
+    }
+
+    #[test]
+    fn nothing_runs_means_no_route() {
+        let explanation = explain(
+            "./gone",
+            &read("gone\n"),
+            Vec::new(),
+            Some("./gone: not found"),
+        );
+        assert_eq!(explanation.lookup, Lookup::AsGiven);
+        assert_eq!(explanation.route, None);
+        assert!(!explanation.excluded);
+        assert!(!explanation.runnable);
+        assert_eq!(explanation.error.as_deref(), Some("./gone: not found"));
+    }
+
+    #[test]
+    fn the_last_image_decides_and_a_passing_match_gets_advice() {
+        let images = || {
+            let mut script = image("/opt/tool", "/usr/bin/env");
+            script.interpreters.push("/usr/bin/env".to_owned());
+            vec![script, image("/usr/bin/sh", "/usr/bin/dash")]
+        };
+        let passing = explain("/opt/tool", &read("tool\n"), images(), None);
+        assert!(passing.images[0].verdict.excluded);
+        assert!(!passing.excluded);
+        assert_eq!(passing.route, Some(Route::Custom));
+        assert_eq!(
+            passing.advice.as_deref(),
+            Some(
+                "the match excludes only /opt/tool (exe 'env'), which then executes \
+                 /usr/bin/sh: list 'sh' to exclude it (and every other program of that name), \
+                 or give the script a #! line naming its interpreter directly"
+            )
+        );
+
+        let both = explain("/opt/tool", &read("tool\nsh\n"), images(), None);
+        assert!(both.excluded);
+        assert_eq!(both.route, Some(Route::Glibc));
+        assert_eq!(both.advice, None);
+
+        let last_only = explain("/opt/tool", &read("dash\n"), images(), None);
+        assert!(last_only.excluded);
+        assert_eq!(last_only.advice, None);
+    }
+}
