@@ -181,19 +181,3 @@ operator_delete! {
     _ZdlPvSt11align_val_tRKSt9nothrow_t(align: usize, tag: *const c_void);
     _ZdaPvSt11align_val_tRKSt9nothrow_t(align: usize, tag: *const c_void);
 }
-
-const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "\0");
-
-/// Lets a second memproxy in the same process recognise the first, and tools
-/// tell which build is loaded.
-#[unsafe(no_mangle)]
-#[allow(non_upper_case_globals)]
-pub static memproxy_version: [u8; VERSION.len()] = {
-    let mut bytes = [0u8; VERSION.len()];
-    let mut index = 0;
-    while index < bytes.len() {
-        bytes[index] = VERSION.as_bytes()[index];
-        index += 1;
-    }
-    bytes
-};

@@ -78,7 +78,7 @@ impl<F: Copy> RuntimeOperator<F> {
 fn find_in_runtime(name: &[u8]) -> Option<usize> {
     let mut found = None;
     loader::for_each_object(|object| {
-        if crate::route::is_memproxy(object) || object.defines(b"malloc") {
+        if loader::is_memproxy(object) || object.defines(b"malloc") {
             return ControlFlow::Continue(());
         }
         found = object.lookup(name);

@@ -5,8 +5,8 @@
 //! and backslashes escaped, so the line stays one line whatever a file name
 //! holds.
 
+use crate::decision::{ConfigSource, Decision, Reason};
 use crate::exclusion::Verdict;
-use crate::route::{ConfigSource, Decision, Reason};
 use crate::sys;
 
 struct Line<'b> {

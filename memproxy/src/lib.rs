@@ -8,6 +8,7 @@
 //!
 //! - [`abi`]: the exported C and C++ symbols, each a thin forward;
 //! - [`route`]: the once-per-process decision and the table of slots;
+//!   [`decision`]: what it chose and saw;
 //! - [`allocators`]: allocator APIs and the functions built from their
 //!   primitives;
 //! - [`cxx`]: the C++ runtime's `operator new` for the out-of-memory path;
@@ -16,7 +17,8 @@
 //! - [`bootstrap`]: the static region that serves allocations during the
 //!   decision;
 //! - [`diag`]: the `MEMPROXY_DEBUG` line;
-//! - [`sys`] and [`loader`]: raw system calls and the loader's data, the only
+//! - [`sys`] and [`loader`]: raw system calls and the loader's data (and the
+//!   marker by which copies of memproxy recognise each other), the only
 //!   modules that touch memory they do not own.
 
 // `cargo test`/`clippy --all-targets` build a test harness, which needs std;
@@ -28,6 +30,7 @@ pub mod abi;
 mod allocators;
 mod bootstrap;
 mod cxx;
+mod decision;
 mod diag;
 mod exclusion;
 mod exe;

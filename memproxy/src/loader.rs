@@ -7,6 +7,10 @@
 //! symbol table through its GNU or SysV hash table, which is exactly what a
 //! handle-scoped `dlsym` does, minus the allocation.
 //!
+//! It also holds how memproxy recognises itself among them: every build
+//! exports the marker symbol `memproxy_version`, so a second copy loaded into
+//! the same process can tell that the first is there ([`is_memproxy`]).
+//!
 //! # Safety
 //! The unsafe code here reads program headers, dynamic sections and symbol
 //! tables that ld.so has mapped and relocated. They stay valid while the
@@ -17,6 +21,37 @@
 
 use core::ffi::{CStr, c_char, c_int, c_void};
 use core::ops::ControlFlow;
+
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "\0");
+
+/// Defines the exported marker and [`MARKER`], its name, from one spelling.
+macro_rules! marker {
+    ($name:ident) => {
+        /// Lets a second memproxy in the same process recognise the first, and
+        /// tools tell which build is loaded.
+        #[unsafe(no_mangle)]
+        #[allow(non_upper_case_globals)]
+        pub static $name: [u8; VERSION.len()] = {
+            let mut bytes = [0u8; VERSION.len()];
+            let mut index = 0;
+            while index < bytes.len() {
+                bytes[index] = VERSION.as_bytes()[index];
+                index += 1;
+            }
+            bytes
+        };
+
+        /// The name of the marker every memproxy build exports.
+        const MARKER: &[u8] = stringify!($name).as_bytes();
+    };
+}
+
+marker!(memproxy_version);
+
+/// Whether `object` is this library or another copy of it.
+pub fn is_memproxy(object: &Object) -> bool {
+    object.defines(MARKER)
+}
 
 /// One loaded ELF object; see the module docs for how long it stays valid.
 #[derive(Clone, Copy)]

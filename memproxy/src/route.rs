@@ -36,8 +36,9 @@ use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
 use memproxy_config::Identity;
 
-use crate::allocators::{self, Core, Family, Filled, Table, Takeovers};
+use crate::allocators::{self, Core, Family, Table, Takeovers};
 use crate::bootstrap;
+use crate::decision::{ConfigSource, Decision, Reason};
 use crate::exclusion::{self, Verdict};
 use crate::loader::{self, Object, Walk};
 use crate::{diag, exe, sys};
@@ -175,43 +176,6 @@ static SCRATCH: DeciderOnly = DeciderOnly(UnsafeCell::new(Scratch {
     line: [0; 8192],
 }));
 
-/// Why the route is what it is.
-#[derive(Clone, Copy)]
-pub enum Reason<'a> {
-    /// A config line names the program.
-    Excluded,
-    /// No config line names the program, and a custom allocator is loaded.
-    NotExcluded,
-    /// Only glibc defines `malloc`.
-    NoCustomAllocator,
-    /// Another object defines `malloc` before memproxy, so it serves the
-    /// process whatever memproxy decides; memproxy routes the functions that
-    /// still reach it to that same object.
-    NotFirst { first: &'a [u8] },
-    /// The custom allocator lacks `free`, `realloc` or any aligned
-    /// allocation; glibc serves the process.
-    AllocatorUnusable { path: &'a [u8] },
-}
-
-/// Everything the decision saw, for `MEMPROXY_DEBUG`.
-pub struct Decision<'a> {
-    pub identity: Identity<'a>,
-    pub config_path: &'a [u8],
-    pub config_source: ConfigSource,
-    pub verdict: Verdict,
-    pub reason: Reason<'a>,
-    pub glibc: bool,
-    pub allocator_path: &'a [u8],
-    pub family: &'static str,
-    pub filled: Filled,
-    /// Another memproxy copy is loaded earlier and serves this process.
-    pub duplicate_of: Option<&'a [u8]>,
-    /// Some allocation was served from the bootstrap region, so `free`,
-    /// `realloc` and `malloc_usable_size` check for its blocks from now on.
-    pub bootstrap_used: bool,
-    table: Table,
-}
-
 fn decide(walk: Walk) {
     let saved_errno = sys::errno();
     // SAFETY: this thread won the UNDECIDED/stale → DECIDING(pid) exchange in
@@ -265,20 +229,6 @@ fn warm_up(table: &Table) {
 
 fn debug_enabled(value: &[u8]) -> bool {
     !value.is_empty() && value != b"0"
-}
-
-/// Where the config path came from.
-#[derive(Clone, Copy)]
-pub enum ConfigSource {
-    /// Fixed at build time: `$PREFIX/etc/memproxy.conf`.
-    BuiltIn,
-    /// `MEMPROXY_CONF`.
-    Environment,
-    /// `MEMPROXY_CONF` was not absolute: each process would read a different
-    /// file depending on its working directory, so the built-in path is used.
-    IgnoredRelative,
-    /// `MEMPROXY_CONF` was longer than a path can be; the built-in path is used.
-    IgnoredTooLong,
 }
 
 /// `MEMPROXY_CONF` unless the process is AT_SECURE (setuid, setgid, file
@@ -350,26 +300,13 @@ enum Role {
     Other,
 }
 
-/// Marks a memproxy object, so that a second copy recognises the first.
-const MARKER: &[u8] = b"memproxy_version";
-
-/// Whether `object` is this library.
-fn is_ours(object: &Object) -> bool {
-    object.is_this_library()
-}
-
-/// Whether `object` is this library or another copy of it.
-pub fn is_memproxy(object: &Object) -> bool {
-    object.defines(MARKER)
-}
-
 /// The role of an object that defines `malloc`: only those matter, and
 /// asking no more of the others keeps the walk short (it runs in every
 /// process).
 fn role_of_malloc_definer(object: &Object) -> Role {
-    if is_ours(object) {
+    if object.is_this_library() {
         Role::Ours
-    } else if object.defines(MARKER) {
+    } else if loader::is_memproxy(object) {
         Role::OtherCopy
     } else if object.soname == b"libc.so.6" {
         Role::Libc
@@ -413,7 +350,7 @@ fn prefixed_allocator(walk: Walk) -> Option<(Candidate, &'static Family)> {
             .iter()
             .find(|family| object.defines(family.malloc));
         if let Some(family) = family
-            && !is_memproxy(object)
+            && !loader::is_memproxy(object)
             && object.soname != b"libc.so.6"
         {
             let candidate = Candidate {
