@@ -3,8 +3,9 @@
 
 use memproxy_config::Identity;
 
-use crate::allocators::{Filled, Table};
 use crate::exclusion::Verdict;
+use crate::resolve::Filled;
+use crate::table::Table;
 
 /// Why the route is what it is.
 #[derive(Clone, Copy)]

@@ -6,16 +6,24 @@
 //! `std`, no allocation, no thread-local state, no locks and no unwinding.
 //! The layout follows that discipline:
 //!
-//! - [`abi`]: the exported C and C++ symbols, each a thin forward;
-//! - [`route`]: the once-per-process decision and the table of slots;
-//!   [`decision`]: what it chose and saw;
-//! - [`allocators`]: allocator APIs and the functions built from their
-//!   primitives;
-//! - [`cxx`]: the C++ runtime's `operator new` for the out-of-memory path;
-//! - [`exe`] and [`exclusion`]: which program this is, and whether the config
-//!   names it (the parsing itself is the `memproxy-config` crate);
-//! - [`bootstrap`]: the static region that serves allocations during the
-//!   decision;
+//! - [`abi`]: the exported symbols, each a thin forward, and every C function
+//!   the slots may hold: [`abi::stubs`] (until the route is decided),
+//!   [`abi::fills`] (built from an allocator's primitives) and
+//!   [`abi::bootstrap_checks`];
+//! - [`table`]: a route as a value, and the slots the exports jump through;
+//! - [`route`]: making the once-per-process decision and publishing it;
+//!   [`bootstrap`]: the state that elects the decider, and the static memory
+//!   it runs on and serves allocations from meanwhile;
+//! - [`choice`]: which loaded object serves the process, and why;
+//!   [`decision`]: what was chosen and seen;
+//! - [`families`] and [`resolve`]: allocator APIs, and building a route's
+//!   table from the objects that serve it; [`cxx`]: the C++ runtime's
+//!   `operator new` for the out-of-memory path;
+//! - [`settings`] (`MEMPROXY_DEBUG`, `MEMPROXY_CONF`), [`exe`] and
+//!   [`exclusion`]: what the environment asks, which program this is, and
+//!   whether the config names it (the parsing itself is the `memproxy-config`
+//!   crate); [`preload_list`]: whether `LD_PRELOAD` or `/etc/ld.so.preload`
+//!   lists an object;
 //! - [`diag`]: the `MEMPROXY_DEBUG` line;
 //! - [`sys`] and [`loader`]: raw system calls and the loader's data (and the
 //!   marker by which copies of memproxy recognise each other), the only
@@ -27,16 +35,21 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod abi;
-mod allocators;
 mod bootstrap;
+mod choice;
 mod cxx;
 mod decision;
 mod diag;
 mod exclusion;
 mod exe;
+mod families;
 mod loader;
+mod preload_list;
+mod resolve;
 mod route;
+mod settings;
 mod sys;
+mod table;
 
 /// Decides at load time if no allocation has done so already, so that the
 /// `MEMPROXY_DEBUG` line appears even in programs that never allocate.

@@ -13,15 +13,11 @@
 
 use core::ffi::{c_char, c_int, c_void};
 
-use super::{Entry, PENDING, SLOTS, enter};
-use crate::allocators::{Mallinfo, Mallinfo2};
+use super::{no_memory, whole_pages};
 use crate::bootstrap::{self, Refusal};
+use crate::route::{Entry, enter};
 use crate::sys;
-
-fn no_memory() -> *mut c_void {
-    sys::set_errno(libc::ENOMEM);
-    core::ptr::null_mut()
-}
+use crate::table::{Mallinfo, Mallinfo2, PENDING, SLOTS};
 
 fn invalid() -> *mut c_void {
     sys::set_errno(libc::EINVAL);
@@ -41,10 +37,6 @@ fn is_bootstrap(block: *mut c_void) -> bool {
     bootstrap::contains(block as *const u8)
 }
 
-fn pages(size: usize) -> Option<usize> {
-    size.max(1).checked_next_multiple_of(4096)
-}
-
 /// A copy of bootstrap `block`'s first `size` bytes, as realloc must make:
 /// in a new bootstrap block, or from `pending` once the region is closed.
 ///
@@ -57,11 +49,8 @@ unsafe fn early_move(
 ) -> *mut c_void {
     let moved = early(size, 16, pending);
     if !moved.is_null() {
-        // SAFETY: both are bootstrap blocks; `keep` fits both.
-        unsafe {
-            let keep = bootstrap::size_of(block as *const u8).min(size);
-            core::ptr::copy_nonoverlapping(block as *const u8, moved as *mut u8, keep);
-        }
+        // SAFETY: a bootstrap block, and a new block of `size` bytes.
+        unsafe { bootstrap::copy_out(block as *const u8, moved as *mut u8, size) };
     }
     moved
 }
@@ -168,7 +157,7 @@ pub unsafe extern "C" fn valloc(size: usize) -> *mut c_void {
 pub unsafe extern "C" fn pvalloc(size: usize) -> *mut c_void {
     // SAFETY: see the module docs.
     unsafe {
-        match (enter(), pages(size)) {
+        match (enter(), whole_pages(size, 4096)) {
             (Entry::Ready, _) => SLOTS.pvalloc()(size),
             (Entry::Deciding, Some(rounded)) => early(rounded, 4096, || PENDING.pvalloc()(size)),
             (Entry::Deciding, None) => no_memory(),

@@ -1,4 +1,6 @@
-//! Every symbol memproxy exports, and nothing else.
+//! The binary interface: every function memproxy exports, and every other C
+//! function memproxy defines (the stubs, the functions built from an
+//! allocator's primitives, the bootstrap checks).
 //!
 //! Each function forwards through the route's slot: once the route is
 //! decided, `malloc` compiles to `mov slot(%rip), %rax; jmp *%rax`. The few
@@ -16,13 +18,15 @@
 
 #![allow(non_snake_case, clippy::missing_safety_doc)]
 
+pub mod bootstrap_checks;
+pub mod fills;
+pub mod stubs;
+
 use core::ffi::{c_char, c_int, c_void};
 
-use crate::allocators::{Mallinfo, Mallinfo2};
-
 use crate::cxx;
-use crate::route::SLOTS;
 use crate::sys;
+use crate::table::{Mallinfo, Mallinfo2, SLOTS, Table};
 
 /// Functions that forward their arguments unchanged to the route's slot.
 macro_rules! forward {
@@ -85,7 +89,7 @@ pub unsafe extern "C" fn posix_memalign(out: *mut *mut c_void, align: usize, siz
 }
 
 /// The glibc functions allocators also export; see
-/// [`crate::allocators::Takeovers`] for where each call goes.
+/// [`crate::resolve::takeovers`] for where each call goes.
 macro_rules! takeover {
     ($($symbol:ident => $slot:ident($($arg:ident: $type:ty),*) -> $ret:ty;)*) => {$(
         #[unsafe(no_mangle)]
@@ -114,9 +118,26 @@ takeover! {
     malloc_info => malloc_info(options: c_int, stream: *mut c_void) -> c_int;
 }
 
-fn no_memory() -> *mut c_void {
+/// Fails as `malloc` does: `ENOMEM` and NULL.
+pub(crate) fn no_memory() -> *mut c_void {
     sys::set_errno(libc::ENOMEM);
     core::ptr::null_mut()
+}
+
+/// `size` rounded up to whole pages, one page for 0, as glibc's `pvalloc`
+/// does; `None` on overflow.
+pub(crate) fn whole_pages(size: usize, page: usize) -> Option<usize> {
+    size.max(1).checked_next_multiple_of(page)
+}
+
+/// Makes the route's first call, a `malloc` and a `free`, on the deciding
+/// thread (see [`crate::route`] for why).
+pub(crate) fn warm_up(table: &Table) {
+    // SAFETY: a malloc and a free of the decided route, of its own block.
+    unsafe {
+        let block = (table.core.malloc)(1);
+        (table.core.free)(block);
+    }
 }
 
 /// The C++ operators. `operator new` tries the route first; on failure it

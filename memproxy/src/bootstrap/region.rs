@@ -80,6 +80,20 @@ pub unsafe fn size_of(pointer: *const u8) -> usize {
     unsafe { ((pointer as usize - HEADER) as *const usize).read() }
 }
 
+/// Copies bootstrap `block`'s first `size` bytes (fewer if it is smaller) to
+/// `to`, as `realloc` moving it out must.
+///
+/// # Safety
+/// `block` must be a block returned by [`allocate`], and `to` must have
+/// `size` writable bytes outside it.
+pub unsafe fn copy_out(block: *const u8, to: *mut u8, size: usize) {
+    // SAFETY: the caller's contract; `keep` fits both blocks.
+    unsafe {
+        let keep = size_of(block).min(size);
+        core::ptr::copy_nonoverlapping(block, to, keep);
+    }
+}
+
 /// Stops serving blocks; returns whether any block was ever handed out.
 pub fn close() -> bool {
     NEXT.fetch_or(CLOSED, Ordering::AcqRel) & !CLOSED != 0

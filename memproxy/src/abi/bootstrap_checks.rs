@@ -1,0 +1,79 @@
+//! The route's `free`, `realloc` and `malloc_usable_size` (and `__libc_free`,
+//! `__libc_realloc`), wrapped to recognise bootstrap blocks.
+//!
+//! Installed only when the bootstrap region was used, so that the usual
+//! process pays nothing for recognising blocks that do not exist. Each
+//! forwards anything else to the route's own function in [`PRIMITIVES`].
+
+use core::ffi::c_void;
+
+use crate::bootstrap;
+use crate::table::{Core, PRIMITIVES, Table, Takeovers};
+
+/// `table` with the functions that may receive a bootstrap block replaced.
+pub fn with_bootstrap_checks(table: Table) -> Table {
+    Table {
+        core: Core {
+            free,
+            realloc,
+            usable_size: malloc_usable_size,
+            ..table.core
+        },
+        takeovers: Takeovers {
+            libc_free: __libc_free,
+            libc_realloc: __libc_realloc,
+            ..table.takeovers
+        },
+    }
+}
+
+fn is_bootstrap(block: *mut c_void) -> bool {
+    bootstrap::contains(block as *const u8)
+}
+
+unsafe extern "C" fn free(block: *mut c_void) {
+    if !is_bootstrap(block) {
+        // SAFETY: a block of the route's allocator.
+        unsafe { PRIMITIVES.free()(block) }
+    }
+}
+
+unsafe extern "C" fn __libc_free(block: *mut c_void) {
+    if !is_bootstrap(block) {
+        // SAFETY: a block for the route's __libc_free.
+        unsafe { PRIMITIVES.libc_free()(block) }
+    }
+}
+
+unsafe extern "C" fn realloc(block: *mut c_void, size: usize) -> *mut c_void {
+    if !is_bootstrap(block) {
+        // SAFETY: NULL or a block of the route's allocator.
+        return unsafe { PRIMITIVES.realloc()(block, size) };
+    }
+    // SAFETY: a bootstrap block; the new block has `size` writable bytes.
+    unsafe {
+        let moved = PRIMITIVES.malloc()(size);
+        if !moved.is_null() {
+            bootstrap::copy_out(block as *const u8, moved as *mut u8, size);
+        }
+        moved
+    }
+}
+
+unsafe extern "C" fn __libc_realloc(block: *mut c_void, size: usize) -> *mut c_void {
+    if is_bootstrap(block) {
+        // SAFETY: the same move as for `realloc`.
+        return unsafe { realloc(block, size) };
+    }
+    // SAFETY: NULL or a block for the route's __libc_realloc.
+    unsafe { PRIMITIVES.libc_realloc()(block, size) }
+}
+
+unsafe extern "C" fn malloc_usable_size(block: *mut c_void) -> usize {
+    if is_bootstrap(block) {
+        // SAFETY: a bootstrap block.
+        return unsafe { bootstrap::size_of(block as *const u8) };
+    }
+    // SAFETY: NULL or a block of the route's allocator.
+    unsafe { PRIMITIVES.usable_size()(block) }
+}

@@ -1,0 +1,110 @@
+//! Allocator APIs: the names under which an allocator exports each core
+//! function, as data.
+
+/// The names of one allocator API. `None` where the API has no such function.
+pub struct Family {
+    /// Shown in diagnostics.
+    pub label: &'static str,
+    pub malloc: &'static [u8],
+    pub free: &'static [u8],
+    pub calloc: Option<&'static [u8]>,
+    pub realloc: &'static [u8],
+    pub memalign: Option<&'static [u8]>,
+    pub posix_memalign: Option<&'static [u8]>,
+    pub aligned_alloc: Option<&'static [u8]>,
+    pub valloc: Option<&'static [u8]>,
+    pub pvalloc: Option<&'static [u8]>,
+    pub usable_size: Option<&'static [u8]>,
+    pub trim: Option<&'static [u8]>,
+}
+
+/// The standard names, which every interposing allocator (and glibc) exports.
+pub const STANDARD: Family = Family {
+    label: "standard",
+    malloc: b"malloc",
+    free: b"free",
+    calloc: Some(b"calloc"),
+    realloc: b"realloc",
+    memalign: Some(b"memalign"),
+    posix_memalign: Some(b"posix_memalign"),
+    aligned_alloc: Some(b"aligned_alloc"),
+    valloc: Some(b"valloc"),
+    pvalloc: Some(b"pvalloc"),
+    usable_size: Some(b"malloc_usable_size"),
+    trim: Some(b"malloc_trim"),
+};
+
+/// Allocators that can be built to export only a prefixed API. memproxy uses
+/// them when they were explicitly preloaded and nothing defines `malloc`.
+pub const PREFIXED: [Family; 5] = [
+    Family {
+        label: "mimalloc (mi_*)",
+        malloc: b"mi_malloc",
+        free: b"mi_free",
+        calloc: Some(b"mi_calloc"),
+        realloc: b"mi_realloc",
+        memalign: Some(b"mi_memalign"),
+        posix_memalign: Some(b"mi_posix_memalign"),
+        aligned_alloc: Some(b"mi_aligned_alloc"),
+        valloc: Some(b"mi_valloc"),
+        pvalloc: Some(b"mi_pvalloc"),
+        usable_size: Some(b"mi_usable_size"),
+        trim: None,
+    },
+    Family {
+        label: "gperftools tcmalloc (tc_*)",
+        malloc: b"tc_malloc",
+        free: b"tc_free",
+        calloc: Some(b"tc_calloc"),
+        realloc: b"tc_realloc",
+        memalign: Some(b"tc_memalign"),
+        posix_memalign: Some(b"tc_posix_memalign"),
+        aligned_alloc: None,
+        valloc: Some(b"tc_valloc"),
+        pvalloc: Some(b"tc_pvalloc"),
+        usable_size: Some(b"tc_malloc_size"),
+        trim: None,
+    },
+    Family {
+        label: "jemalloc (je_*)",
+        malloc: b"je_malloc",
+        free: b"je_free",
+        calloc: Some(b"je_calloc"),
+        realloc: b"je_realloc",
+        memalign: Some(b"je_memalign"),
+        posix_memalign: Some(b"je_posix_memalign"),
+        aligned_alloc: Some(b"je_aligned_alloc"),
+        valloc: Some(b"je_valloc"),
+        pvalloc: None,
+        usable_size: Some(b"je_malloc_usable_size"),
+        trim: None,
+    },
+    Family {
+        label: "Google tcmalloc (TCMallocInternal*)",
+        malloc: b"TCMallocInternalMalloc",
+        free: b"TCMallocInternalFree",
+        calloc: Some(b"TCMallocInternalCalloc"),
+        realloc: b"TCMallocInternalRealloc",
+        memalign: Some(b"TCMallocInternalMemalign"),
+        posix_memalign: Some(b"TCMallocInternalPosixMemalign"),
+        aligned_alloc: Some(b"TCMallocInternalAlignedAlloc"),
+        valloc: Some(b"TCMallocInternalValloc"),
+        pvalloc: Some(b"TCMallocInternalPvalloc"),
+        usable_size: Some(b"TCMallocInternalMallocSize"),
+        trim: None,
+    },
+    Family {
+        label: "oneTBB (scalable_*)",
+        malloc: b"scalable_malloc",
+        free: b"scalable_free",
+        calloc: Some(b"scalable_calloc"),
+        realloc: b"scalable_realloc",
+        memalign: None,
+        posix_memalign: Some(b"scalable_posix_memalign"),
+        aligned_alloc: None,
+        valloc: None,
+        pvalloc: None,
+        usable_size: Some(b"scalable_msize"),
+        trim: None,
+    },
+];

@@ -1,0 +1,54 @@
+//! Whether `LD_PRELOAD` or `/etc/ld.so.preload` lists an object, parsed as
+//! ld.so parses them. A prefixed-only allocator that a program merely links
+//! against must not take over the whole process.
+
+use memproxy_config::{ReadBytes, basename};
+
+use crate::sys::{self, Fd};
+
+/// Whether either list names `path`, by full path or by name. `scratch` holds
+/// the variable or the file; only the file's first `scratch.len()` bytes are
+/// considered.
+pub fn names(path: &[u8], scratch: &mut [u8]) -> bool {
+    let variable = sys::start_env(b"LD_PRELOAD", scratch).value();
+    if variable.is_some_and(|list| variable_names(list, path)) {
+        return true;
+    }
+    let Ok(mut file) = Fd::open_read_only(c"/etc/ld.so.preload") else {
+        return false;
+    };
+    let mut length = 0;
+    while let Some(free) = scratch.get_mut(length..).filter(|free| !free.is_empty()) {
+        match file.read(free) {
+            Ok(0) | Err(_) => break,
+            Ok(count) => length += count,
+        }
+    }
+    file_names(scratch.get(..length).unwrap_or(&[]), path)
+}
+
+/// `LD_PRELOAD`: ld.so splits it at spaces and colons.
+fn variable_names(list: &[u8], path: &[u8]) -> bool {
+    list.split(|&b| matches!(b, b' ' | b':'))
+        .any(|entry| entry_names(entry, path))
+}
+
+/// `/etc/ld.so.preload`: blanks, newlines and colons separate entries, and
+/// `#` starts a comment that runs to the end of the line.
+fn file_names(contents: &[u8], path: &[u8]) -> bool {
+    contents.split(|&b| b == b'\n').any(|line| {
+        let uncommented = line.split(|&b| b == b'#').next().unwrap_or(&[]);
+        uncommented
+            .split(|&b| matches!(b, b' ' | b'\t' | b':'))
+            .any(|entry| entry_names(entry, path))
+    })
+}
+
+/// An entry with a `/` is a path; any other is a name ld.so looks up.
+fn entry_names(entry: &[u8], path: &[u8]) -> bool {
+    if entry.contains(&b'/') {
+        entry == path
+    } else {
+        entry == basename(path)
+    }
+}

@@ -1,0 +1,74 @@
+//! What the environment asks of memproxy: `MEMPROXY_DEBUG` and
+//! `MEMPROXY_CONF`, both ignored in AT_SECURE processes (setuid, setgid, file
+//! capabilities), where the caller's environment must not choose what a
+//! privileged process reads or prints.
+
+use core::ffi::CStr;
+
+use crate::decision::ConfigSource;
+use crate::sys::{self, EnvVar};
+
+/// The config path fixed at build time: `$PREFIX/etc/memproxy.conf`.
+const DEFAULT_CONFIG: &CStr =
+    match CStr::from_bytes_with_nul(concat!(env!("MEMPROXY_DEFAULT_CONFIG"), "\0").as_bytes()) {
+        Ok(path) => path,
+        Err(_) => panic!("the default config path must not contain NUL"),
+    };
+
+pub struct Settings<'s> {
+    /// `MEMPROXY_DEBUG`: print the decision.
+    pub debug: bool,
+    pub config_path: &'s CStr,
+    pub config_source: ConfigSource,
+}
+
+/// Reads the settings, with `env_value` as scratch for a variable's value and
+/// `config_path` to hold the chosen path.
+pub fn read<'s>(env_value: &mut [u8], config_path: &'s mut [u8]) -> Settings<'s> {
+    let secure = sys::aux_value(libc::AT_SECURE) != 0;
+    let debug = !secure
+        && sys::start_env(b"MEMPROXY_DEBUG", env_value)
+            .value()
+            .is_some_and(debug_enabled);
+    let (config_path, config_source) = if secure {
+        (DEFAULT_CONFIG, ConfigSource::BuiltIn)
+    } else {
+        choose_config(sys::start_env(b"MEMPROXY_CONF", env_value), config_path)
+    };
+    Settings {
+        debug,
+        config_path,
+        config_source,
+    }
+}
+
+fn debug_enabled(value: &[u8]) -> bool {
+    !value.is_empty() && value != b"0"
+}
+
+/// `MEMPROXY_CONF` if it is an absolute path, copied NUL-terminated into
+/// `out`; otherwise the path fixed at build time.
+fn choose_config<'s>(variable: EnvVar<'_>, out: &'s mut [u8]) -> (&'s CStr, ConfigSource) {
+    let chosen = match variable {
+        EnvVar::Set([]) | EnvVar::Unset => return (DEFAULT_CONFIG, ConfigSource::BuiltIn),
+        EnvVar::Set(path) if path.first() != Some(&b'/') => {
+            return (DEFAULT_CONFIG, ConfigSource::IgnoredRelative);
+        }
+        EnvVar::Set(path) => path,
+        EnvVar::TooLong => return (DEFAULT_CONFIG, ConfigSource::IgnoredTooLong),
+    };
+    // `out` keeps one byte for the terminating NUL.
+    let Some((path, rest)) = out.split_at_mut_checked(chosen.len()) else {
+        return (DEFAULT_CONFIG, ConfigSource::IgnoredTooLong);
+    };
+    let Some(nul) = rest.first_mut() else {
+        return (DEFAULT_CONFIG, ConfigSource::IgnoredTooLong);
+    };
+    path.copy_from_slice(chosen);
+    *nul = 0;
+    let with_nul = out.get(..chosen.len() + 1).unwrap_or(&[]);
+    match CStr::from_bytes_with_nul(with_nul) {
+        Ok(path) => (path, ConfigSource::Environment),
+        Err(_) => (DEFAULT_CONFIG, ConfigSource::IgnoredTooLong),
+    }
+}
