@@ -15,9 +15,9 @@
 
 use core::ffi::c_void;
 use core::ops::ControlFlow;
-use core::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::loader;
+use crate::slot::{Function, Slot};
 
 pub type NewFn = unsafe extern "C" fn(usize) -> *mut c_void;
 pub type NewNothrowFn = unsafe extern "C" fn(usize, *const c_void) -> *mut c_void;
@@ -26,21 +26,19 @@ pub type NewAlignedNothrowFn = unsafe extern "C" fn(usize, usize, *const c_void)
 
 /// One operator of the C++ runtime, of C signature `F`, resolved on first
 /// use.
-pub struct RuntimeOperator<F> {
+pub struct RuntimeOperator<F: Function> {
     name: &'static [u8],
-    /// 0 until resolved; [`NOT_LOADED`] when no runtime defines it.
-    address: AtomicUsize,
+    /// Empty until resolved; then the runtime's operator, or `fallback`.
+    resolved: Slot<Option<F>>,
     /// Used when no C++ runtime defines the operator.
     fallback: F,
 }
 
-const NOT_LOADED: usize = 1;
-
-impl<F: Copy> RuntimeOperator<F> {
-    const fn new(name: &'static [u8], fallback: F) -> Self {
+impl<F: Function> RuntimeOperator<F> {
+    pub const fn new(name: &'static [u8], fallback: F) -> Self {
         RuntimeOperator {
             name,
-            address: AtomicUsize::new(0),
+            resolved: Slot::new(None),
             fallback,
         }
     }
@@ -50,38 +48,30 @@ impl<F: Copy> RuntimeOperator<F> {
     /// line.
     #[inline(always)]
     pub fn get(&self) -> F {
-        let address = self.address.load(Ordering::Acquire);
-        if address > NOT_LOADED {
-            // SAFETY: `F` is the C signature of the operator named `name`
-            // (the statics below pair them), and `address` is its definition.
-            unsafe { core::mem::transmute_copy::<usize, F>(&address) }
-        } else {
-            self.resolve(address)
+        match self.resolved.get() {
+            Some(operator) => operator,
+            None => self.resolve(),
         }
     }
 
     #[cold]
     #[inline(never)]
-    fn resolve(&self, mut address: usize) -> F {
-        if address == 0 {
-            address = find_in_runtime(self.name).unwrap_or(NOT_LOADED);
-            self.address.store(address, Ordering::Release);
-        }
-        if address == NOT_LOADED {
-            return self.fallback;
-        }
-        // SAFETY: as in `get`.
-        unsafe { core::mem::transmute_copy::<usize, F>(&address) }
+    fn resolve(&self) -> F {
+        let operator = find_in_runtime(self.name).unwrap_or(self.fallback);
+        self.resolved.set(Some(operator));
+        operator
     }
 }
 
-fn find_in_runtime(name: &[u8]) -> Option<usize> {
+/// `name` in the first loaded object, other than memproxy, that defines it
+/// without defining `malloc`. The caller pairs `name` with its signature `F`.
+fn find_in_runtime<F: Function>(name: &[u8]) -> Option<F> {
     let mut found = None;
     loader::for_each_object(|object| {
         if loader::is_memproxy(object) || object.defines(b"malloc") {
             return ControlFlow::Continue(());
         }
-        found = object.lookup(name);
+        found = object.function(name);
         if found.is_some() {
             ControlFlow::Break(())
         } else {

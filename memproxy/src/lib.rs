@@ -11,6 +11,7 @@
 //!   [`abi::fills`] (built from an allocator's primitives) and
 //!   [`abi::bootstrap_checks`];
 //! - [`table`]: a route as a value, and the slots the exports jump through;
+//!   [`slot`]: the typed atomic cell each slot is;
 //! - [`route`]: making the once-per-process decision and publishing it;
 //!   [`bootstrap`]: the state that elects the decider, and the static memory
 //!   it runs on and serves allocations from meanwhile;
@@ -48,6 +49,7 @@ mod preload_list;
 mod resolve;
 mod route;
 mod settings;
+mod slot;
 mod sys;
 mod table;
 

@@ -22,6 +22,8 @@
 use core::ffi::{CStr, c_char, c_int, c_void};
 use core::ops::ControlFlow;
 
+use crate::slot::{self, Function};
+
 const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "\0");
 
 /// Defines the exported marker and [`MARKER`], its name, from one spelling.
@@ -76,6 +78,12 @@ impl Object {
 
     pub fn defines(&self, name: &[u8]) -> bool {
         self.lookup(name).is_some()
+    }
+
+    /// The function `name` defines, as a pointer of C signature `F`: the
+    /// caller must know that `name` has that signature (see [`crate::slot`]).
+    pub fn function<F: Function>(&self, name: &[u8]) -> Option<F> {
+        self.lookup(name).and_then(slot::function)
     }
 
     /// Whether this is the library this code is part of. Compared by the

@@ -20,7 +20,11 @@ use crate::abi::fills::{
 };
 use crate::families::Family;
 use crate::loader::Object;
-use crate::table::{Core, FreeFn, MallocFn, ReallocFn, Takeovers};
+use crate::slot::{self, Function};
+use crate::table::{
+    AlignFn, CallocFn, Core, FreeFn, MallocFn, PosixMemalignFn, ReallocFn, Takeovers, TrimFn,
+    UsableSizeFn,
+};
 
 /// Which functions of a route are the allocator's own and which memproxy
 /// built from its primitives; reported by `MEMPROXY_DEBUG`.
@@ -53,51 +57,44 @@ impl Filled {
     }
 }
 
-fn find(object: &Object, name: Option<&[u8]>) -> Option<usize> {
-    name.and_then(|name| object.lookup(name))
+fn find<F: Function>(object: &Object, name: Option<&[u8]>) -> Option<F> {
+    name.and_then(|name| object.function(name))
 }
 
 /// Builds the core functions of `family` as defined by `object`, filling gaps
 /// from that object's own primitives. `None` if it lacks `malloc`, `free` or
 /// `realloc`, or has no aligned allocation at all.
 pub fn core_functions(family: &Family, object: &Object) -> Option<(Core, Filled)> {
-    let malloc = object.lookup(family.malloc)?;
-    let free = object.lookup(family.free)?;
-    let realloc = object.lookup(family.realloc)?;
-    let calloc = find(object, family.calloc);
-    let memalign = find(object, family.memalign);
-    let posix_memalign = find(object, family.posix_memalign);
-    let aligned_alloc = find(object, family.aligned_alloc);
-    let valloc = find(object, family.valloc);
-    let pvalloc = find(object, family.pvalloc);
-    let usable_size = find(object, family.usable_size);
-    let trim = find(object, family.trim);
+    let malloc: MallocFn = object.function(family.malloc)?;
+    let free: FreeFn = object.function(family.free)?;
+    let realloc: ReallocFn = object.function(family.realloc)?;
+    let calloc: Option<CallocFn> = find(object, family.calloc);
+    let memalign: Option<AlignFn> = find(object, family.memalign);
+    let posix_memalign: Option<PosixMemalignFn> = find(object, family.posix_memalign);
+    let aligned_alloc: Option<AlignFn> = find(object, family.aligned_alloc);
+    let valloc: Option<MallocFn> = find(object, family.valloc);
+    let pvalloc: Option<MallocFn> = find(object, family.pvalloc);
+    let usable_size: Option<UsableSizeFn> = find(object, family.usable_size);
+    let trim: Option<TrimFn> = find(object, family.trim);
 
-    // SAFETY: each address is the definition of the named function of an
-    // allocator API whose C signature is the one of the field it fills; the
-    // closures below run inside this block.
-    let typed = unsafe {
-        Core {
-            malloc: function::<MallocFn>(malloc),
-            free: function::<FreeFn>(free),
-            calloc: calloc.map_or(calloc_via_malloc, |address| function(address)),
-            realloc: function::<ReallocFn>(realloc),
-            // The one memalign-shaped primitive the built functions use, in order
-            // of directness.
-            memalign: match (memalign, aligned_alloc, posix_memalign) {
-                (Some(address), _, _) | (None, Some(address), _) => function(address),
-                (None, None, Some(_)) => memalign_via_posix,
-                (None, None, None) => return None,
-            },
-            posix_memalign: posix_memalign
-                .map_or(posix_memalign_via_memalign, |address| function(address)),
-            aligned_alloc: aligned_alloc
-                .map_or(aligned_alloc_via_memalign, |address| function(address)),
-            valloc: valloc.map_or(valloc_via_memalign, |address| function(address)),
-            pvalloc: pvalloc.map_or(pvalloc_via_memalign, |address| function(address)),
-            usable_size: usable_size.map_or(usable_size_unknown, |address| function(address)),
-            trim: trim.map_or(trim_nothing, |address| function(address)),
-        }
+    let core = Core {
+        malloc,
+        free,
+        calloc: calloc.unwrap_or(calloc_via_malloc),
+        realloc,
+        // The one memalign-shaped primitive the built functions use, in order
+        // of directness.
+        memalign: match (memalign, aligned_alloc, posix_memalign) {
+            (Some(primitive), _, _) | (None, Some(primitive), _) => primitive,
+            (None, None, Some(_)) => memalign_via_posix,
+            (None, None, None) => return None,
+        },
+        posix_memalign: posix_memalign.unwrap_or(posix_memalign_via_memalign),
+        aligned_alloc: aligned_alloc.unwrap_or(aligned_alloc_via_memalign),
+        valloc: valloc.unwrap_or(valloc_via_memalign),
+        pvalloc: pvalloc.unwrap_or(pvalloc_via_memalign),
+        usable_size: usable_size.unwrap_or(usable_size_unknown),
+        trim: trim.unwrap_or(trim_nothing),
     };
     let filled = Filled {
         calloc: calloc.is_none(),
@@ -109,15 +106,7 @@ pub fn core_functions(family: &Family, object: &Object) -> Option<(Core, Filled)
         usable_size: usable_size.is_none(),
         trim: trim.is_none(),
     };
-    Some((typed, filled))
-}
-
-/// # Safety
-/// `address` must be a function of C signature `F`.
-unsafe fn function<F: Copy>(address: usize) -> F {
-    // SAFETY: `F` is a function pointer type (the size of a usize), per the
-    // caller's contract.
-    unsafe { core::mem::transmute_copy::<usize, F>(&address) }
+    Some((core, filled))
 }
 
 /// The names of [`Takeovers`], in field order.
@@ -138,31 +127,38 @@ const TAKEOVER_NAMES: [&[u8]; 14] = [
     b"malloc_info",
 ];
 
-/// `found[i]` is the address of `TAKEOVER_NAMES[i]` in the object chosen for
-/// it; `core` serves any that no object defines (a C library other than
-/// glibc, or one older than `mallinfo2`).
+/// `found(name)` is `name` in the object chosen for it; `core` serves any
+/// that no object defines (a C library other than glibc, or one older than
+/// `mallinfo2`).
 fn takeovers_at(found: [Option<usize>; 14], core: &Core) -> Takeovers {
     let pick = |index: usize| found.get(index).copied().flatten();
-    // SAFETY: each address is the definition of the glibc function of the
-    // field's name (or the allocator's function of that name), whose C
-    // signature is the field's; the closures below run inside this block.
-    unsafe {
-        Takeovers {
-            libc_malloc: pick(0).map_or(core.malloc, |address| function(address)),
-            libc_free: pick(1).map_or(core.free, |address| function(address)),
-            libc_calloc: pick(2).map_or(core.calloc, |address| function(address)),
-            libc_realloc: pick(3).map_or(core.realloc, |address| function(address)),
-            libc_memalign: pick(4).map_or(core.memalign, |address| function(address)),
-            libc_valloc: pick(5).map_or(core.valloc, |address| function(address)),
-            libc_pvalloc: pick(6).map_or(core.pvalloc, |address| function(address)),
-            strdup: pick(7).map_or(strdup_via_malloc, |address| function(address)),
-            strndup: pick(8).map_or(strndup_via_malloc, |address| function(address)),
-            mallinfo: pick(9).map_or(mallinfo_unknown, |address| function(address)),
-            mallinfo2: pick(10).map_or(mallinfo2_unknown, |address| function(address)),
-            mallopt: pick(11).map_or(mallopt_unsupported, |address| function(address)),
-            malloc_stats: pick(12).map_or(malloc_stats_nothing, |address| function(address)),
-            malloc_info: pick(13).map_or(malloc_info_unsupported, |address| function(address)),
-        }
+    Takeovers {
+        libc_malloc: pick(0).and_then(slot::function).unwrap_or(core.malloc),
+        libc_free: pick(1).and_then(slot::function).unwrap_or(core.free),
+        libc_calloc: pick(2).and_then(slot::function).unwrap_or(core.calloc),
+        libc_realloc: pick(3).and_then(slot::function).unwrap_or(core.realloc),
+        libc_memalign: pick(4).and_then(slot::function).unwrap_or(core.memalign),
+        libc_valloc: pick(5).and_then(slot::function).unwrap_or(core.valloc),
+        libc_pvalloc: pick(6).and_then(slot::function).unwrap_or(core.pvalloc),
+        strdup: pick(7)
+            .and_then(slot::function)
+            .unwrap_or(strdup_via_malloc),
+        strndup: pick(8)
+            .and_then(slot::function)
+            .unwrap_or(strndup_via_malloc),
+        mallinfo: pick(9).and_then(slot::function).unwrap_or(mallinfo_unknown),
+        mallinfo2: pick(10)
+            .and_then(slot::function)
+            .unwrap_or(mallinfo2_unknown),
+        mallopt: pick(11)
+            .and_then(slot::function)
+            .unwrap_or(mallopt_unsupported),
+        malloc_stats: pick(12)
+            .and_then(slot::function)
+            .unwrap_or(malloc_stats_nothing),
+        malloc_info: pick(13)
+            .and_then(slot::function)
+            .unwrap_or(malloc_info_unsupported),
     }
 }
 

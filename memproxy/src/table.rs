@@ -11,10 +11,9 @@
 //!   bootstrap checks: what the functions memproxy builds from an allocator's
 //!   primitives, and the bootstrap checks themselves, call.
 
-use core::ffi::{c_char, c_int, c_void};
-use core::sync::atomic::{AtomicPtr, Ordering};
-
 use crate::abi::stubs;
+use crate::slot::Slot;
+use core::ffi::{c_char, c_int, c_void};
 
 pub type MallocFn = unsafe extern "C" fn(usize) -> *mut c_void;
 pub type FreeFn = unsafe extern "C" fn(*mut c_void);
@@ -93,28 +92,25 @@ pub struct Takeovers {
 
 macro_rules! slots {
     ($($name:ident: $signature:ty = $stub:path => $($field:ident).+;)*) => {
-        /// One function pointer per route function.
+        /// One slot per route function.
         pub struct Slots {
-            $($name: AtomicPtr<()>,)*
+            $($name: Slot<$signature>,)*
         }
 
         impl Slots {
             const fn stubs() -> Slots {
-                Slots { $($name: AtomicPtr::new($stub as *mut ()),)* }
+                Slots { $($name: Slot::new($stub as $signature),)* }
             }
 
             $(
                 #[inline(always)]
                 pub fn $name(&self) -> $signature {
-                    let address = self.$name.load(Ordering::Acquire);
-                    // SAFETY: a slot only ever holds a stub or a `Table`
-                    // field of this very signature.
-                    unsafe { core::mem::transmute::<*mut (), $signature>(address) }
+                    self.$name.get()
                 }
             )*
 
             pub fn publish(&self, table: &Table) {
-                $(self.$name.store(table.$($field).+ as *mut (), Ordering::Release);)*
+                $(self.$name.set(table.$($field).+);)*
             }
         }
     };
