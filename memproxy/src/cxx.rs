@@ -19,13 +19,8 @@ use core::ops::ControlFlow;
 use crate::loader;
 use crate::slot::{Function, Slot};
 
-pub type NewFn = unsafe extern "C" fn(usize) -> *mut c_void;
-pub type NewNothrowFn = unsafe extern "C" fn(usize, *const c_void) -> *mut c_void;
-pub type NewAlignedFn = unsafe extern "C" fn(usize, usize) -> *mut c_void;
-pub type NewAlignedNothrowFn = unsafe extern "C" fn(usize, usize, *const c_void) -> *mut c_void;
-
 /// One operator of the C++ runtime, of C signature `F`, resolved on first
-/// use.
+/// use. Each `operator new` export has its own (see [`crate::abi`]).
 pub struct RuntimeOperator<F: Function> {
     name: &'static [u8],
     /// Empty until resolved; then the runtime's operator, or `fallback`.
@@ -84,43 +79,24 @@ fn find_in_runtime<F: Function>(name: &[u8]) -> Option<F> {
 /// No C++ runtime is loaded, yet a throwing operator new failed: it can
 /// neither return NULL nor throw. This is what the runtime itself does when
 /// it cannot throw.
-unsafe extern "C" fn abort_new(_size: usize) -> *mut c_void {
+pub unsafe extern "C" fn abort_new(_size: usize) -> *mut c_void {
     // SAFETY: abort is always safe.
     unsafe { libc::abort() }
 }
 
-unsafe extern "C" fn abort_new_aligned(_size: usize, _align: usize) -> *mut c_void {
+pub unsafe extern "C" fn abort_new_aligned(_size: usize, _align: usize) -> *mut c_void {
     // SAFETY: abort is always safe.
     unsafe { libc::abort() }
 }
 
-unsafe extern "C" fn null_new_nothrow(_size: usize, _tag: *const c_void) -> *mut c_void {
+pub unsafe extern "C" fn null_new_nothrow(_size: usize, _tag: *const c_void) -> *mut c_void {
     core::ptr::null_mut()
 }
 
-unsafe extern "C" fn null_new_aligned_nothrow(
+pub unsafe extern "C" fn null_new_aligned_nothrow(
     _size: usize,
     _align: usize,
     _tag: *const c_void,
 ) -> *mut c_void {
     core::ptr::null_mut()
 }
-
-pub static NEW: RuntimeOperator<NewFn> = RuntimeOperator::new(b"_Znwm", abort_new);
-pub static NEW_ARRAY: RuntimeOperator<NewFn> = RuntimeOperator::new(b"_Znam", abort_new);
-pub static NEW_NOTHROW: RuntimeOperator<NewNothrowFn> =
-    RuntimeOperator::new(b"_ZnwmRKSt9nothrow_t", null_new_nothrow);
-pub static NEW_ARRAY_NOTHROW: RuntimeOperator<NewNothrowFn> =
-    RuntimeOperator::new(b"_ZnamRKSt9nothrow_t", null_new_nothrow);
-pub static NEW_ALIGNED: RuntimeOperator<NewAlignedFn> =
-    RuntimeOperator::new(b"_ZnwmSt11align_val_t", abort_new_aligned);
-pub static NEW_ARRAY_ALIGNED: RuntimeOperator<NewAlignedFn> =
-    RuntimeOperator::new(b"_ZnamSt11align_val_t", abort_new_aligned);
-pub static NEW_ALIGNED_NOTHROW: RuntimeOperator<NewAlignedNothrowFn> = RuntimeOperator::new(
-    b"_ZnwmSt11align_val_tRKSt9nothrow_t",
-    null_new_aligned_nothrow,
-);
-pub static NEW_ARRAY_ALIGNED_NOTHROW: RuntimeOperator<NewAlignedNothrowFn> = RuntimeOperator::new(
-    b"_ZnamSt11align_val_tRKSt9nothrow_t",
-    null_new_aligned_nothrow,
-);

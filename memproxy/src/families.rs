@@ -1,38 +1,50 @@
 //! Allocator APIs: the names under which an allocator exports each core
-//! function, as data.
+//! function ([`crate::functions`]), as data.
 
-/// The names of one allocator API. `None` where the API has no such function.
-pub struct Family {
-    /// Shown in diagnostics.
-    pub label: &'static str,
-    pub malloc: &'static [u8],
-    pub free: &'static [u8],
-    pub calloc: Option<&'static [u8]>,
-    pub realloc: &'static [u8],
-    pub memalign: Option<&'static [u8]>,
-    pub posix_memalign: Option<&'static [u8]>,
-    pub aligned_alloc: Option<&'static [u8]>,
-    pub valloc: Option<&'static [u8]>,
-    pub pvalloc: Option<&'static [u8]>,
-    pub usable_size: Option<&'static [u8]>,
-    pub trim: Option<&'static [u8]>,
+use crate::functions::routed_functions;
+
+/// The type of a family's name for a core function: a function the allocator
+/// cannot do without has a name in every family.
+macro_rules! name_type {
+    (required) => { &'static [u8] };
+    ($absent:ident) => { Option<&'static [u8]> };
 }
 
-/// The standard names, which every interposing allocator (and glibc) exports.
-pub const STANDARD: Family = Family {
-    label: "standard",
-    malloc: b"malloc",
-    free: b"free",
-    calloc: Some(b"calloc"),
-    realloc: b"realloc",
-    memalign: Some(b"memalign"),
-    posix_memalign: Some(b"posix_memalign"),
-    aligned_alloc: Some(b"aligned_alloc"),
-    valloc: Some(b"valloc"),
-    pvalloc: Some(b"pvalloc"),
-    usable_size: Some(b"malloc_usable_size"),
-    trim: Some(b"malloc_trim"),
-};
+/// The standard name of a core function: its C symbol.
+macro_rules! standard_name {
+    (required, $name:ident) => {
+        stringify!($name).as_bytes()
+    };
+    ($absent:ident, $name:ident) => {
+        Some(stringify!($name).as_bytes())
+    };
+}
+
+macro_rules! generate_families {
+    (
+        core { $($name:ident $signature:tt -> $ret:ty {
+            absent: $absent:ident $(($absent_with:ident))?, $($how:tt)*
+        })* }
+        $($not_core:tt)*
+    ) => {
+        /// The names of one allocator API, one field per core function. `None`
+        /// where the API has no such function.
+        pub struct Family {
+            /// Shown in diagnostics.
+            pub label: &'static str,
+            $(pub $name: name_type!($absent),)*
+        }
+
+        /// The standard names, which every interposing allocator (and glibc)
+        /// exports.
+        pub const STANDARD: Family = Family {
+            label: "standard",
+            $($name: standard_name!($absent, $name),)*
+        };
+    };
+}
+
+routed_functions!(generate_families);
 
 /// Allocators that can be built to export only a prefixed API. memproxy uses
 /// them when they were explicitly preloaded and nothing defines `malloc`.
@@ -48,8 +60,8 @@ pub const PREFIXED: [Family; 5] = [
         aligned_alloc: Some(b"mi_aligned_alloc"),
         valloc: Some(b"mi_valloc"),
         pvalloc: Some(b"mi_pvalloc"),
-        usable_size: Some(b"mi_usable_size"),
-        trim: None,
+        malloc_usable_size: Some(b"mi_usable_size"),
+        malloc_trim: None,
     },
     Family {
         label: "gperftools tcmalloc (tc_*)",
@@ -62,8 +74,8 @@ pub const PREFIXED: [Family; 5] = [
         aligned_alloc: None,
         valloc: Some(b"tc_valloc"),
         pvalloc: Some(b"tc_pvalloc"),
-        usable_size: Some(b"tc_malloc_size"),
-        trim: None,
+        malloc_usable_size: Some(b"tc_malloc_size"),
+        malloc_trim: None,
     },
     Family {
         label: "jemalloc (je_*)",
@@ -76,8 +88,8 @@ pub const PREFIXED: [Family; 5] = [
         aligned_alloc: Some(b"je_aligned_alloc"),
         valloc: Some(b"je_valloc"),
         pvalloc: None,
-        usable_size: Some(b"je_malloc_usable_size"),
-        trim: None,
+        malloc_usable_size: Some(b"je_malloc_usable_size"),
+        malloc_trim: None,
     },
     Family {
         label: "Google tcmalloc (TCMallocInternal*)",
@@ -90,8 +102,8 @@ pub const PREFIXED: [Family; 5] = [
         aligned_alloc: Some(b"TCMallocInternalAlignedAlloc"),
         valloc: Some(b"TCMallocInternalValloc"),
         pvalloc: Some(b"TCMallocInternalPvalloc"),
-        usable_size: Some(b"TCMallocInternalMallocSize"),
-        trim: None,
+        malloc_usable_size: Some(b"TCMallocInternalMallocSize"),
+        malloc_trim: None,
     },
     Family {
         label: "oneTBB (scalable_*)",
@@ -104,7 +116,7 @@ pub const PREFIXED: [Family; 5] = [
         aligned_alloc: None,
         valloc: None,
         pvalloc: None,
-        usable_size: Some(b"scalable_msize"),
-        trim: None,
+        malloc_usable_size: Some(b"scalable_msize"),
+        malloc_trim: None,
     },
 ];

@@ -6,6 +6,9 @@
 //! `std`, no allocation, no thread-local state, no locks and no unwinding.
 //! The layout follows that discipline:
 //!
+//! - [`functions`]: the table of every exported function, each listed once
+//!   with its C signature and how it is served; the other modules generate
+//!   their part from it;
 //! - [`abi`]: the exported symbols, each a thin forward, and every C function
 //!   the slots may hold: [`abi::stubs`] (until the route is decided),
 //!   [`abi::fills`] (built from an allocator's primitives) and
@@ -44,6 +47,7 @@ mod diag;
 mod exclusion;
 mod exe;
 mod families;
+mod functions;
 mod loader;
 mod preload_list;
 mod resolve;

@@ -1,5 +1,5 @@
 //! A route as a value ([`Table`]), and the slots every export jumps through
-//! ([`Slots`]).
+//! ([`Slots`]), both generated from [`crate::functions`].
 //!
 //! Three sets of slots exist, written only by the decision (and by a forked
 //! child that redoes it):
@@ -12,38 +12,8 @@
 //!   primitives, and the bootstrap checks themselves, call.
 
 use crate::abi::stubs;
+use crate::functions::{routed_functions, signature};
 use crate::slot::Slot;
-use core::ffi::{c_char, c_int, c_void};
-
-pub type MallocFn = unsafe extern "C" fn(usize) -> *mut c_void;
-pub type FreeFn = unsafe extern "C" fn(*mut c_void);
-pub type CallocFn = unsafe extern "C" fn(usize, usize) -> *mut c_void;
-pub type ReallocFn = unsafe extern "C" fn(*mut c_void, usize) -> *mut c_void;
-pub type AlignFn = unsafe extern "C" fn(usize, usize) -> *mut c_void;
-pub type PosixMemalignFn = unsafe extern "C" fn(*mut *mut c_void, usize, usize) -> c_int;
-pub type UsableSizeFn = unsafe extern "C" fn(*mut c_void) -> usize;
-pub type TrimFn = unsafe extern "C" fn(usize) -> c_int;
-pub type StrdupFn = unsafe extern "C" fn(*const c_char) -> *mut c_char;
-pub type StrndupFn = unsafe extern "C" fn(*const c_char, usize) -> *mut c_char;
-pub type MallinfoFn = unsafe extern "C" fn() -> Mallinfo;
-pub type Mallinfo2Fn = unsafe extern "C" fn() -> Mallinfo2;
-pub type MalloptFn = unsafe extern "C" fn(c_int, c_int) -> c_int;
-pub type MallocStatsFn = unsafe extern "C" fn();
-pub type MallocInfoFn = unsafe extern "C" fn(c_int, *mut c_void) -> c_int;
-
-/// glibc's `struct mallinfo`.
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-pub struct Mallinfo {
-    pub fields: [c_int; 10],
-}
-
-/// glibc's `struct mallinfo2`.
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-pub struct Mallinfo2 {
-    pub fields: [usize; 10],
-}
 
 /// Every function a route serves: the allocation API proper ([`Core`]) and
 /// the glibc functions allocators take over ([`Takeovers`]).
@@ -53,96 +23,49 @@ pub struct Table {
     pub takeovers: Takeovers,
 }
 
-/// The allocation API proper: each the allocator's own or built from its
-/// primitives.
-#[derive(Clone, Copy)]
-pub struct Core {
-    pub malloc: MallocFn,
-    pub free: FreeFn,
-    pub calloc: CallocFn,
-    pub realloc: ReallocFn,
-    pub memalign: AlignFn,
-    pub posix_memalign: PosixMemalignFn,
-    pub aligned_alloc: AlignFn,
-    pub valloc: MallocFn,
-    pub pvalloc: MallocFn,
-    pub usable_size: UsableSizeFn,
-    pub trim: TrimFn,
-}
+macro_rules! generate_table {
+    (
+        core { $($core:ident $core_signature:tt -> $core_ret:ty { $($_c:tt)* })* }
+        takeovers { $($taken:ident $taken_signature:tt -> $taken_ret:ty { $($_t:tt)* })* }
+        $($exported_only:tt)*
+    ) => {
+        /// The allocation API proper: each the allocator's own or built from its
+        /// primitives.
+        #[derive(Clone, Copy)]
+        pub struct Core {
+            $(pub $core: signature::$core,)*
+        }
 
-/// The glibc functions allocators take over, each the route's object's own
-/// or glibc's (see [`crate::resolve::takeovers`]).
-#[derive(Clone, Copy)]
-pub struct Takeovers {
-    pub libc_malloc: MallocFn,
-    pub libc_free: FreeFn,
-    pub libc_calloc: CallocFn,
-    pub libc_realloc: ReallocFn,
-    pub libc_memalign: AlignFn,
-    pub libc_valloc: MallocFn,
-    pub libc_pvalloc: MallocFn,
-    pub strdup: StrdupFn,
-    pub strndup: StrndupFn,
-    pub mallinfo: MallinfoFn,
-    pub mallinfo2: Mallinfo2Fn,
-    pub mallopt: MalloptFn,
-    pub malloc_stats: MallocStatsFn,
-    pub malloc_info: MallocInfoFn,
-}
+        /// The glibc functions allocators take over, each the route's object's
+        /// own or glibc's (see [`crate::resolve::takeovers`]).
+        #[derive(Clone, Copy)]
+        pub struct Takeovers {
+            $(pub $taken: signature::$taken,)*
+        }
 
-macro_rules! slots {
-    ($($name:ident: $signature:ty = $stub:path => $($field:ident).+;)*) => {
-        /// One slot per route function.
+        /// One slot per routed function.
         pub struct Slots {
-            $($name: Slot<$signature>,)*
+            $(pub $core: Slot<signature::$core>,)*
+            $(pub $taken: Slot<signature::$taken>,)*
         }
 
         impl Slots {
             const fn stubs() -> Slots {
-                Slots { $($name: Slot::new($stub as $signature),)* }
+                Slots {
+                    $($core: Slot::new(stubs::$core as signature::$core),)*
+                    $($taken: Slot::new(stubs::$taken as signature::$taken),)*
+                }
             }
 
-            $(
-                #[inline(always)]
-                pub fn $name(&self) -> $signature {
-                    self.$name.get()
-                }
-            )*
-
             pub fn publish(&self, table: &Table) {
-                $(self.$name.set(table.$($field).+);)*
+                $(self.$core.set(table.core.$core);)*
+                $(self.$taken.set(table.takeovers.$taken);)*
             }
         }
     };
 }
 
-slots! {
-    malloc: MallocFn = stubs::malloc => core.malloc;
-    free: FreeFn = stubs::free => core.free;
-    calloc: CallocFn = stubs::calloc => core.calloc;
-    realloc: ReallocFn = stubs::realloc => core.realloc;
-    memalign: AlignFn = stubs::memalign => core.memalign;
-    posix_memalign: PosixMemalignFn = stubs::posix_memalign => core.posix_memalign;
-    aligned_alloc: AlignFn = stubs::aligned_alloc => core.aligned_alloc;
-    valloc: MallocFn = stubs::valloc => core.valloc;
-    pvalloc: MallocFn = stubs::pvalloc => core.pvalloc;
-    usable_size: UsableSizeFn = stubs::usable_size => core.usable_size;
-    trim: TrimFn = stubs::trim => core.trim;
-    libc_malloc: MallocFn = stubs::libc_malloc => takeovers.libc_malloc;
-    libc_free: FreeFn = stubs::libc_free => takeovers.libc_free;
-    libc_calloc: CallocFn = stubs::libc_calloc => takeovers.libc_calloc;
-    libc_realloc: ReallocFn = stubs::libc_realloc => takeovers.libc_realloc;
-    libc_memalign: AlignFn = stubs::libc_memalign => takeovers.libc_memalign;
-    libc_valloc: MallocFn = stubs::libc_valloc => takeovers.libc_valloc;
-    libc_pvalloc: MallocFn = stubs::libc_pvalloc => takeovers.libc_pvalloc;
-    strdup: StrdupFn = stubs::strdup => takeovers.strdup;
-    strndup: StrndupFn = stubs::strndup => takeovers.strndup;
-    mallinfo: MallinfoFn = stubs::mallinfo => takeovers.mallinfo;
-    mallinfo2: Mallinfo2Fn = stubs::mallinfo2 => takeovers.mallinfo2;
-    mallopt: MalloptFn = stubs::mallopt => takeovers.mallopt;
-    malloc_stats: MallocStatsFn = stubs::malloc_stats => takeovers.malloc_stats;
-    malloc_info: MallocInfoFn = stubs::malloc_info => takeovers.malloc_info;
-}
+routed_functions!(generate_table);
 
 /// What every exported function calls.
 pub static SLOTS: Slots = Slots::stubs();

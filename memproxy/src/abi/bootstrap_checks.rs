@@ -16,12 +16,12 @@ pub fn with_bootstrap_checks(table: Table) -> Table {
         core: Core {
             free,
             realloc,
-            usable_size: malloc_usable_size,
+            malloc_usable_size,
             ..table.core
         },
         takeovers: Takeovers {
-            libc_free: __libc_free,
-            libc_realloc: __libc_realloc,
+            __libc_free,
+            __libc_realloc,
             ..table.takeovers
         },
     }
@@ -34,25 +34,25 @@ fn is_bootstrap(block: *mut c_void) -> bool {
 unsafe extern "C" fn free(block: *mut c_void) {
     if !is_bootstrap(block) {
         // SAFETY: a block of the route's allocator.
-        unsafe { PRIMITIVES.free()(block) }
+        unsafe { PRIMITIVES.free.get()(block) }
     }
 }
 
 unsafe extern "C" fn __libc_free(block: *mut c_void) {
     if !is_bootstrap(block) {
         // SAFETY: a block for the route's __libc_free.
-        unsafe { PRIMITIVES.libc_free()(block) }
+        unsafe { PRIMITIVES.__libc_free.get()(block) }
     }
 }
 
 unsafe extern "C" fn realloc(block: *mut c_void, size: usize) -> *mut c_void {
     if !is_bootstrap(block) {
         // SAFETY: NULL or a block of the route's allocator.
-        return unsafe { PRIMITIVES.realloc()(block, size) };
+        return unsafe { PRIMITIVES.realloc.get()(block, size) };
     }
     // SAFETY: a bootstrap block; the new block has `size` writable bytes.
     unsafe {
-        let moved = PRIMITIVES.malloc()(size);
+        let moved = PRIMITIVES.malloc.get()(size);
         if !moved.is_null() {
             bootstrap::copy_out(block as *const u8, moved as *mut u8, size);
         }
@@ -66,7 +66,7 @@ unsafe extern "C" fn __libc_realloc(block: *mut c_void, size: usize) -> *mut c_v
         return unsafe { realloc(block, size) };
     }
     // SAFETY: NULL or a block for the route's __libc_realloc.
-    unsafe { PRIMITIVES.libc_realloc()(block, size) }
+    unsafe { PRIMITIVES.__libc_realloc.get()(block, size) }
 }
 
 unsafe extern "C" fn malloc_usable_size(block: *mut c_void) -> usize {
@@ -75,5 +75,5 @@ unsafe extern "C" fn malloc_usable_size(block: *mut c_void) -> usize {
         return unsafe { bootstrap::size_of(block as *const u8) };
     }
     // SAFETY: NULL or a block of the route's allocator.
-    unsafe { PRIMITIVES.usable_size()(block) }
+    unsafe { PRIMITIVES.malloc_usable_size.get()(block) }
 }

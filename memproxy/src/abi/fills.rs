@@ -1,5 +1,5 @@
 //! The functions memproxy builds from the route's own primitives when the
-//! allocator lacks one.
+//! allocator lacks one (the `fill(..)` entries of [`crate::functions`]).
 //!
 //! Each calls the route's functions through [`PRIMITIVES`], which the
 //! decision publishes before any of these can be reached. None ever falls
@@ -9,8 +9,9 @@
 use core::ffi::{c_char, c_int, c_void};
 
 use super::{no_memory, whole_pages};
+use crate::functions::{Mallinfo, Mallinfo2};
 use crate::sys;
-use crate::table::{Mallinfo, Mallinfo2, PRIMITIVES};
+use crate::table::PRIMITIVES;
 
 fn page_size() -> usize {
     match sys::aux_value(libc::AT_PAGESZ) {
@@ -25,7 +26,7 @@ pub(crate) unsafe extern "C" fn calloc_via_malloc(count: usize, size: usize) -> 
     };
     // SAFETY: the route's malloc; a non-null result has `bytes` writable bytes.
     unsafe {
-        let block = PRIMITIVES.malloc()(bytes);
+        let block = PRIMITIVES.malloc.get()(bytes);
         if !block.is_null() {
             core::ptr::write_bytes(block as *mut u8, 0, bytes);
         }
@@ -40,7 +41,7 @@ pub(crate) unsafe extern "C" fn memalign_via_posix(align: usize, size: usize) ->
     let align = align.max(core::mem::size_of::<*mut c_void>());
     let mut block = core::ptr::null_mut();
     // SAFETY: the allocator's posix_memalign, with a writable `block`.
-    let status = unsafe { PRIMITIVES.posix_memalign()(&mut block, align, size) };
+    let status = unsafe { PRIMITIVES.posix_memalign.get()(&mut block, align, size) };
     if status != 0 {
         sys::set_errno(status);
         return core::ptr::null_mut();
@@ -56,7 +57,7 @@ pub(crate) unsafe extern "C" fn posix_memalign_via_memalign(
     // The exported posix_memalign has already rejected bad alignments.
     let saved = sys::errno();
     // SAFETY: the route's aligned primitive.
-    let block = unsafe { PRIMITIVES.memalign()(align, size) };
+    let block = unsafe { PRIMITIVES.memalign.get()(align, size) };
     if block.is_null() {
         sys::set_errno(saved);
         return libc::ENOMEM;
@@ -71,12 +72,12 @@ pub(crate) unsafe extern "C" fn aligned_alloc_via_memalign(
     size: usize,
 ) -> *mut c_void {
     // SAFETY: the route's aligned primitive.
-    unsafe { PRIMITIVES.memalign()(align, size) }
+    unsafe { PRIMITIVES.memalign.get()(align, size) }
 }
 
 pub(crate) unsafe extern "C" fn valloc_via_memalign(size: usize) -> *mut c_void {
     // SAFETY: the route's aligned primitive.
-    unsafe { PRIMITIVES.memalign()(page_size(), size) }
+    unsafe { PRIMITIVES.memalign.get()(page_size(), size) }
 }
 
 pub(crate) unsafe extern "C" fn pvalloc_via_memalign(size: usize) -> *mut c_void {
@@ -85,7 +86,7 @@ pub(crate) unsafe extern "C" fn pvalloc_via_memalign(size: usize) -> *mut c_void
         return no_memory();
     };
     // SAFETY: the route's aligned primitive.
-    unsafe { PRIMITIVES.memalign()(page, rounded) }
+    unsafe { PRIMITIVES.memalign.get()(page, rounded) }
 }
 
 pub(crate) unsafe extern "C" fn usable_size_unknown(_block: *mut c_void) -> usize {
@@ -117,7 +118,7 @@ unsafe fn copy_string(text: *const c_char, length: usize) -> *mut c_char {
     };
     // SAFETY: the route's malloc; a non-null result has `size` writable bytes.
     unsafe {
-        let copy = PRIMITIVES.malloc()(size) as *mut c_char;
+        let copy = PRIMITIVES.malloc.get()(size) as *mut c_char;
         if !copy.is_null() {
             core::ptr::copy_nonoverlapping(text, copy, length);
             copy.add(length).write(0);
