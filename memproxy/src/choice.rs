@@ -168,8 +168,7 @@ pub fn choose<'a>(
             }) else {
                 // glibc always defines these; without it nothing can allocate.
                 sys::write_stderr(b"memproxy: glibc's malloc is not loaded; aborting\n");
-                // SAFETY: abort is always safe to call.
-                unsafe { libc::abort() }
+                sys::abort()
             };
             (libc, &families::STANDARD, unusable, core, filled)
         }

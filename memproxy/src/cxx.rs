@@ -18,6 +18,7 @@ use core::ops::ControlFlow;
 
 use crate::loader;
 use crate::slot::{Function, Slot};
+use crate::sys;
 
 /// One operator of the C++ runtime, of C signature `F`, resolved on first
 /// use. Each `operator new` export has its own (see [`crate::abi`]).
@@ -76,24 +77,23 @@ fn find_in_runtime<F: Function>(name: &[u8]) -> Option<F> {
     found
 }
 
-/// No C++ runtime is loaded, yet a throwing operator new failed: it can
-/// neither return NULL nor throw. This is what the runtime itself does when
-/// it cannot throw.
-pub unsafe extern "C" fn abort_new(_size: usize) -> *mut c_void {
-    // SAFETY: abort is always safe.
-    unsafe { libc::abort() }
+// The fallbacks, for when no C++ runtime is loaded. A throwing operator new
+// that failed can then neither return NULL nor throw: it aborts, as the
+// runtime itself does when it cannot throw. The nothrow forms return NULL.
+
+pub extern "C" fn abort_new(_size: usize) -> *mut c_void {
+    sys::abort()
 }
 
-pub unsafe extern "C" fn abort_new_aligned(_size: usize, _align: usize) -> *mut c_void {
-    // SAFETY: abort is always safe.
-    unsafe { libc::abort() }
+pub extern "C" fn abort_new_aligned(_size: usize, _align: usize) -> *mut c_void {
+    sys::abort()
 }
 
-pub unsafe extern "C" fn null_new_nothrow(_size: usize, _tag: *const c_void) -> *mut c_void {
+pub extern "C" fn null_new_nothrow(_size: usize, _tag: *const c_void) -> *mut c_void {
     core::ptr::null_mut()
 }
 
-pub unsafe extern "C" fn null_new_aligned_nothrow(
+pub extern "C" fn null_new_aligned_nothrow(
     _size: usize,
     _align: usize,
     _tag: *const c_void,

@@ -9,7 +9,7 @@
 //! - [`functions`]: the table of every exported function, each listed once
 //!   with its C signature and how it is served; the other modules generate
 //!   their part from it;
-//! - [`abi`]: the exported symbols, each a thin forward, and every C function
+//! - [`abi`]: the exported symbols and the constructor, and every C function
 //!   the slots may hold: [`abi::stubs`] (until the route is decided),
 //!   [`abi::fills`] (built from an allocator's primitives) and
 //!   [`abi::bootstrap_checks`];
@@ -29,16 +29,26 @@
 //!   crate); [`preload_list`]: whether `LD_PRELOAD` or `/etc/ld.so.preload`
 //!   lists an object;
 //! - [`diag`]: the `MEMPROXY_DEBUG` line;
-//! - [`sys`] and [`loader`]: raw system calls and the loader's data (and the
-//!   marker by which copies of memproxy recognise each other), the only
-//!   modules that touch memory they do not own.
+//! - [`sys`] and [`loader`]: raw system calls and the loader's data.
+//!
+//! # The unsafe edge
+//!
+//! `unsafe` code is denied everywhere but in five modules, which say in their
+//! docs what their callers rely on:
+//! - [`abi`]: every C function memproxy defines or calls through a pointer;
+//! - [`sys`] and [`loader`]: the kernel, glibc, and memory ld.so owns;
+//! - [`slot`]: function pointers stored as atomics;
+//! - [`bootstrap`]: static memory handed to one thread at a time.
 
-// `cargo test`/`clippy --all-targets` build a test harness, which needs std;
-// the library itself never links it.
+// `cargo test` and `clippy --all-targets` build a test harness, which needs
+// std; the library itself never links it.
 #![cfg_attr(not(test), no_std)]
+#![deny(unsafe_code)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+#[allow(unsafe_code)]
 pub mod abi;
+#[allow(unsafe_code)]
 mod bootstrap;
 mod choice;
 mod cxx;
@@ -48,57 +58,22 @@ mod exclusion;
 mod exe;
 mod families;
 mod functions;
+#[allow(unsafe_code)]
 mod loader;
 mod preload_list;
 mod resolve;
 mod route;
 mod settings;
+#[allow(unsafe_code)]
 mod slot;
+#[allow(unsafe_code)]
 mod sys;
 mod table;
-
-/// Decides at load time if no allocation has done so already, so that the
-/// `MEMPROXY_DEBUG` line appears even in programs that never allocate.
-extern "C" fn on_load() {
-    route::enter();
-}
-
-#[used]
-#[unsafe(link_section = ".init_array")]
-static ON_LOAD: extern "C" fn() = on_load;
 
 /// A panic is a bug; inside a host's every process the only safe response
 /// is to stop at once, without unwinding or printing.
 #[cfg(not(test))]
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
-    // SAFETY: abort is always safe to call.
-    unsafe { libc::abort() }
+    sys::abort()
 }
-
-// `core` ships precompiled for `panic = "unwind"`, so without LTO its unwind
-// tables reference `rust_eh_personality`; ld.so would refuse to load the
-// library with that symbol undefined. This definition is hidden (never
-// exported) and answers `_URC_CONTINUE_UNWIND`, so that if a foreign exception
-// ever crossed one of our frames, the frame would be transparent to it.
-#[cfg(all(target_arch = "x86_64", not(test)))]
-core::arch::global_asm!(
-    ".globl rust_eh_personality",
-    ".hidden rust_eh_personality",
-    ".type rust_eh_personality, @function",
-    "rust_eh_personality:",
-    "    mov eax, 8",
-    "    ret",
-    ".size rust_eh_personality, . - rust_eh_personality",
-);
-
-#[cfg(all(target_arch = "aarch64", not(test)))]
-core::arch::global_asm!(
-    ".globl rust_eh_personality",
-    ".hidden rust_eh_personality",
-    ".type rust_eh_personality, %function",
-    "rust_eh_personality:",
-    "    mov w0, #8",
-    "    ret",
-    ".size rust_eh_personality, . - rust_eh_personality",
-);

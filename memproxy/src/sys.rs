@@ -9,7 +9,7 @@
 //!   it around the whole decision anyway).
 //!
 //! This module and [`crate::loader`] are the only ones that talk to the kernel
-//! or read memory the loader owns.
+//! or read memory the loader owns (see the unsafe edge in the crate docs).
 
 use core::ffi::{CStr, c_int};
 use memproxy_config::ReadBytes;
@@ -217,6 +217,13 @@ pub fn write_stderr(mut bytes: &[u8]) {
 pub fn process_id() -> i32 {
     // SAFETY: getpid has no arguments and cannot fail.
     unsafe { syscall4(libc::SYS_getpid, 0, 0, 0, 0) as i32 }
+}
+
+/// Ends the process at once, without unwinding or running any handler but
+/// SIGABRT's.
+pub fn abort() -> ! {
+    // SAFETY: abort is always safe to call.
+    unsafe { libc::abort() }
 }
 
 /// The calling thread's `errno`. glibc's `__errno_location` reads the thread

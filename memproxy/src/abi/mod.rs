@@ -1,6 +1,8 @@
-//! The binary interface: every function memproxy exports, and every other C
-//! function memproxy defines (the stubs, the functions built from an
-//! allocator's primitives, the bootstrap checks).
+//! The binary interface: every function memproxy exports, the constructor
+//! ld.so runs, and every other C function memproxy defines (the stubs, the
+//! functions built from an allocator's primitives, the bootstrap checks).
+//! All of them take raw pointers under a C contract, which is why this is
+//! part of the unsafe edge.
 //!
 //! The exports are generated from the table in [`crate::functions`]. Each
 //! forwards through the route's slot: once the route is decided, `malloc`
@@ -144,3 +146,40 @@ pub(crate) fn warm_up(table: &Table) {
         (table.core.free)(block);
     }
 }
+
+/// Decides at load time if no allocation has done so already, so that the
+/// `MEMPROXY_DEBUG` line appears even in programs that never allocate.
+extern "C" fn on_load() {
+    crate::route::enter();
+}
+
+#[used]
+#[unsafe(link_section = ".init_array")]
+static ON_LOAD: extern "C" fn() = on_load;
+
+// `core` ships precompiled for `panic = "unwind"`, so without LTO its unwind
+// tables reference `rust_eh_personality`; ld.so would refuse to load the
+// library with that symbol undefined. This definition is hidden (never
+// exported) and answers `_URC_CONTINUE_UNWIND`, so that if a foreign exception
+// ever crossed one of our frames, the frame would be transparent to it.
+#[cfg(all(target_arch = "x86_64", not(test)))]
+core::arch::global_asm!(
+    ".globl rust_eh_personality",
+    ".hidden rust_eh_personality",
+    ".type rust_eh_personality, @function",
+    "rust_eh_personality:",
+    "    mov eax, 8",
+    "    ret",
+    ".size rust_eh_personality, . - rust_eh_personality",
+);
+
+#[cfg(all(target_arch = "aarch64", not(test)))]
+core::arch::global_asm!(
+    ".globl rust_eh_personality",
+    ".hidden rust_eh_personality",
+    ".type rust_eh_personality, %function",
+    "rust_eh_personality:",
+    "    mov w0, #8",
+    "    ret",
+    ".size rust_eh_personality, . - rust_eh_personality",
+);

@@ -2,6 +2,9 @@
 //! decider ([`state`]), and the static memory the decision runs on, its
 //! scratch buffers and the region that serves every allocation made
 //! meanwhile ([`region`]).
+//!
+//! Part of the unsafe edge: both hand out static memory to one thread at a
+//! time, which the type system cannot see.
 
 pub mod region;
 pub mod state;
