@@ -133,3 +133,90 @@ pub fn report(decision: &Decision<'_>, buf: &mut [u8]) {
     }
     sys::write_stderr(line.finish());
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Line;
+
+    fn written(room: usize, write: impl FnOnce(&mut Line<'_>)) -> Vec<u8> {
+        let mut buf = vec![0u8; room];
+        let mut line = Line {
+            buf: &mut buf,
+            length: 0,
+        };
+        write(&mut line);
+        line.finish().to_vec()
+    }
+
+    fn quoted(bytes: &[u8]) -> Vec<u8> {
+        written(1024, |line| {
+            line.quoted(bytes);
+        })
+    }
+
+    #[test]
+    fn a_plain_value_is_only_quoted() {
+        assert_eq!(quoted(b"/usr/bin/ls"), b"\"/usr/bin/ls\"\n");
+        assert_eq!(quoted(b""), b"\"\"\n");
+    }
+
+    #[test]
+    fn quotes_and_backslashes_are_escaped() {
+        assert_eq!(
+            quoted(br#"a"b\c"#),
+            br#""a\"b\\c""#.iter().chain(b"\n").copied().collect::<Vec<u8>>()
+        );
+    }
+
+    #[test]
+    fn control_bytes_are_hex_escaped() {
+        assert_eq!(
+            quoted(b"a\nb\tc\x1b\x7f\0\r"),
+            b"\"a\\x0ab\\x09c\\x1b\\x7f\\x00\\x0d\"\n"
+        );
+    }
+
+    #[test]
+    fn other_bytes_pass_through_unchanged() {
+        // UTF-8, and bytes that are not UTF-8 at all.
+        assert_eq!(quoted("é ü".as_bytes()), "\"é ü\"\n".as_bytes());
+        assert_eq!(quoted(b"\x80\xff"), b"\"\x80\xff\"\n");
+    }
+
+    #[test]
+    fn any_name_stays_on_one_line() {
+        let every_byte: Vec<u8> = (0..=255).collect();
+        let line = quoted(&every_byte);
+        let body = &line[..line.len() - 1];
+        assert!(
+            body.iter().all(|&byte| byte >= 0x20 && byte != 0x7f),
+            "{body:?}"
+        );
+        assert_eq!(line.last(), Some(&b'\n'));
+    }
+
+    #[test]
+    fn numbers_are_decimal() {
+        let line = written(64, |line| {
+            line.number(0)
+                .raw(b" ")
+                .number(4242)
+                .raw(b" ")
+                .number(u64::MAX);
+        });
+        assert_eq!(line, b"0 4242 18446744073709551615\n");
+    }
+
+    #[test]
+    fn a_line_too_long_is_cut_with_an_ellipsis() {
+        let line = written(16, |line| {
+            line.raw(b"memproxy[1]: ")
+                .quoted(b"a very long path indeed");
+        });
+        assert_eq!(line, b"memproxy[1]:...\n");
+        let fits = written(16, |line| {
+            line.raw(b"short");
+        });
+        assert_eq!(fits, b"short\n");
+    }
+}

@@ -52,3 +52,39 @@ fn entry_names(entry: &[u8], path: &[u8]) -> bool {
         entry == basename(path)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MI: &[u8] = b"/usr/lib/libmimalloc.so.2";
+
+    #[test]
+    fn the_variable_is_split_at_spaces_and_colons() {
+        assert!(variable_names(
+            b"/lib/libmemproxy.so:/usr/lib/libmimalloc.so.2",
+            MI
+        ));
+        assert!(variable_names(b"/lib/libmemproxy.so libmimalloc.so.2", MI));
+        assert!(!variable_names(
+            b"/lib/libmemproxy.so\tlibmimalloc.so.2",
+            MI
+        ));
+        assert!(!variable_names(b"/other/libmimalloc.so.2", MI));
+        assert!(!variable_names(b"", MI));
+    }
+
+    #[test]
+    fn the_file_has_comments_and_more_separators() {
+        assert!(file_names(
+            b"# preloads\n/lib/libmemproxy.so\tlibmimalloc.so.2\n",
+            MI
+        ));
+        assert!(file_names(
+            b"/lib/libmemproxy.so:/usr/lib/libmimalloc.so.2",
+            MI
+        ));
+        assert!(!file_names(b"/lib/libmemproxy.so # libmimalloc.so.2\n", MI));
+        assert!(!file_names(b"#/usr/lib/libmimalloc.so.2\n", MI));
+    }
+}

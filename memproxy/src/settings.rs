@@ -72,3 +72,52 @@ fn choose_config<'s>(variable: EnvVar<'_>, out: &'s mut [u8]) -> (&'s CStr, Conf
         Err(_) => (DEFAULT_CONFIG, ConfigSource::IgnoredTooLong),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chosen(variable: EnvVar<'_>, room: usize) -> (Vec<u8>, &'static str) {
+        let mut out = vec![0xff; room];
+        let (path, source) = choose_config(variable, &mut out);
+        let source = match source {
+            ConfigSource::BuiltIn => "built-in",
+            ConfigSource::Environment => "env",
+            ConfigSource::IgnoredRelative => "relative",
+            ConfigSource::IgnoredTooLong => "too-long",
+        };
+        (path.to_bytes().to_vec(), source)
+    }
+
+    #[test]
+    fn an_absolute_path_is_used() {
+        let (path, source) = chosen(EnvVar::Set(b"/etc/other.conf"), 64);
+        assert_eq!((path.as_slice(), source), (&b"/etc/other.conf"[..], "env"));
+    }
+
+    #[test]
+    fn anything_else_falls_back_to_the_built_in_path() {
+        let built_in = DEFAULT_CONFIG.to_bytes();
+        for (variable, expected) in [
+            (EnvVar::Unset, "built-in"),
+            (EnvVar::Set(b""), "built-in"),
+            (EnvVar::Set(b"memproxy.conf"), "relative"),
+            (EnvVar::TooLong, "too-long"),
+            // No room for the NUL.
+            (EnvVar::Set(b"/etc/a.conf"), "too-long"),
+            // An embedded NUL is not a path.
+            (EnvVar::Set(b"/etc/a\0b"), "too-long"),
+        ] {
+            let (path, source) = chosen(variable, 11);
+            assert_eq!((path.as_slice(), source), (built_in, expected));
+        }
+    }
+
+    #[test]
+    fn debug_is_on_for_any_value_but_empty_and_zero() {
+        assert!(debug_enabled(b"1"));
+        assert!(debug_enabled(b"yes"));
+        assert!(!debug_enabled(b""));
+        assert!(!debug_enabled(b"0"));
+    }
+}

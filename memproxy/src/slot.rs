@@ -99,3 +99,47 @@ fn from_raw<F: Pointer>(raw: *mut ()) -> F {
     // `function`, an address that is either 0 (`None`) or non-null.
     unsafe { Bits { raw }.value }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Unary = unsafe extern "C" fn(usize) -> usize;
+
+    extern "C" fn double(value: usize) -> usize {
+        value * 2
+    }
+
+    extern "C" fn square(value: usize) -> usize {
+        value * value
+    }
+
+    #[test]
+    fn a_slot_returns_what_was_stored_last() {
+        let slot: Slot<Unary> = Slot::new(double);
+        // SAFETY: both functions are safe to call with any argument.
+        unsafe {
+            assert_eq!(slot.get()(5), 10);
+            slot.set(square);
+            assert_eq!(slot.get()(5), 25);
+        }
+    }
+
+    #[test]
+    fn an_optional_slot_starts_empty() {
+        let slot: Slot<Option<Unary>> = Slot::new(None);
+        assert!(slot.get().is_none());
+        slot.set(Some(double));
+        // SAFETY: as above.
+        assert_eq!(slot.get().map(|f| unsafe { f(4) }), Some(8));
+    }
+
+    #[test]
+    fn an_address_becomes_a_function_unless_it_is_zero() {
+        assert!(function::<Unary>(0).is_none());
+        let address = double as Unary as usize;
+        let found = function::<Unary>(address).expect("non-zero");
+        // SAFETY: the address of `double`, of this very signature.
+        assert_eq!(unsafe { found(21) }, 42);
+    }
+}

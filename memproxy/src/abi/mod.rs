@@ -17,7 +17,9 @@
 //!   [`crate::cxx`]); the nothrow forms return NULL.
 //!
 //! The symbols are unversioned, so they interpose glibc's `malloc@GLIBC_2.2.5`
-//! and the C++ runtime's operators for every object in the process.
+//! and the C++ runtime's operators for every object in the process. A test
+//! build exports nothing and registers no constructor: the test program must
+//! keep its own allocator.
 
 #![allow(non_snake_case, clippy::missing_safety_doc)]
 
@@ -47,7 +49,7 @@ macro_rules! generate_exports {
         deciding: $deciding:ident $deciding_args:tt
         $(, guard: $guard:ident ($($guard_arg:expr),*))?
     })*) => {$(
-        #[unsafe(no_mangle)]
+        #[cfg_attr(not(test), unsafe(no_mangle))]
         pub unsafe extern "C" fn $name($($arg: $type),*) -> $ret {
             $(if let Err(refusal) = guards::$guard($($guard_arg),*) {
                 return refusal;
@@ -65,7 +67,7 @@ macro_rules! generate_exports {
         $(guard: $checked:ident = $guard:ident ($($guard_arg:expr),*),)?
         via: $slot:ident ($($forward:expr),*)
     }) => {
-        #[unsafe(no_mangle)]
+        #[cfg_attr(not(test), unsafe(no_mangle))]
         pub unsafe extern "C" fn $name($($arg: $type),*) -> $ret {
             $(let $checked = match guards::$guard($($guard_arg),*) {
                 Ok(checked) => checked,
@@ -82,7 +84,7 @@ macro_rules! generate_exports {
     (@via_one $name:ident ($($arg:ident: $type:ty),*) -> $ret:ty {
         via: $slot:ident ($($forward:expr),*), runtime: $fallback:ident
     }) => {
-        #[unsafe(no_mangle)]
+        #[cfg_attr(not(test), unsafe(no_mangle))]
         pub unsafe extern "C" fn $name($($arg: $type),*) -> $ret {
             static RUNTIME: RuntimeOperator<unsafe extern "C" fn($($type),*) -> $ret> =
                 RuntimeOperator::new(stringify!($name).as_bytes(), cxx::$fallback);
@@ -149,10 +151,12 @@ pub(crate) fn warm_up(table: &Table) {
 
 /// Decides at load time if no allocation has done so already, so that the
 /// `MEMPROXY_DEBUG` line appears even in programs that never allocate.
+#[cfg(not(test))]
 extern "C" fn on_load() {
     crate::route::enter();
 }
 
+#[cfg(not(test))]
 #[used]
 #[unsafe(link_section = ".init_array")]
 static ON_LOAD: extern "C" fn() = on_load;
