@@ -256,6 +256,12 @@ pub fn aux_string(key: libc::c_ulong) -> &'static [u8] {
     unsafe { CStr::from_ptr(pointer) }.to_bytes()
 }
 
+// Linking libc by name here, and not only through the libc crate, keeps
+// DT_NEEDED libc.so.6 and versioned imports (malloc@GLIBC_2.2.5 ...) in the
+// library whatever else is built with it: a build that also selects a crate
+// enabling libc's `std` feature (the CLI, the fixtures) makes the libc crate
+// leave the linking to std, which this library does not have.
+#[link(name = "c")]
 unsafe extern "C" {
     static environ: *const *const libc::c_char;
 }

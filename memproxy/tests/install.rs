@@ -43,6 +43,25 @@ fn installs_stripped_files_and_keeps_an_existing_config() {
         file.section_by_name(".symtab").is_none(),
         "the library is not stripped"
     );
+    // install.sh builds the library together with the command; that build
+    // must link it exactly as a build of the library alone does.
+    // (The C runtime's weak hooks, __gmon_start__ and _ITM_*, are never
+    // versioned.)
+    let imports: Vec<(String, String)> = file
+        .imports()
+        .expect("imports")
+        .iter()
+        .map(|import| {
+            let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+            (text(import.name()), text(import.library()))
+        })
+        .filter(|(name, _)| name != "__gmon_start__" && !name.starts_with("_ITM_"))
+        .collect();
+    assert!(
+        imports.iter().any(|(name, _)| name == "abort")
+            && imports.iter().all(|(_, library)| library == "libc.so.6"),
+        "every import versioned against libc.so.6: {imports:?}"
+    );
 
     let config = root.join("etc/memproxy.conf");
     std::fs::write(&config, "mine\n").expect("edit the config");
