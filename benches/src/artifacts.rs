@@ -20,10 +20,10 @@ pub struct Artifacts {
 }
 
 impl Artifacts {
-    /// Builds libmemproxy.so and the fixtures as the conformance harness does
+    /// Builds libmemproxy.so and the fixtures as every test does
     /// (a no-op when they are fresh).
     pub fn build() -> Result<Artifacts, String> {
-        let built = harness::artifacts::Artifacts::obtain()?;
+        let built = test_support::Artifacts::obtain()?;
         let bench_workload = built.fixtures_dir.join(BENCH_WORKLOAD);
         if !bench_workload.is_file() {
             return Err(format!(
@@ -31,13 +31,13 @@ impl Artifacts {
                 bench_workload.display()
             ));
         }
-        let workspace = workspace_dir();
+        let workspace = test_support::workspace();
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         Ok(Artifacts {
             memproxy: built.memproxy,
             bench_workload,
-            target_dir: target_dir(&cargo, &workspace)?,
-            revision: revision(&workspace),
+            target_dir: target_dir(&cargo, workspace)?,
+            revision: revision(workspace),
         })
     }
 
@@ -57,13 +57,6 @@ impl Artifacts {
         std::fs::create_dir_all(&dir).map_err(|error| format!("{}: {error}", dir.display()))?;
         Ok(dir)
     }
-}
-
-fn workspace_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("benches/ is in the workspace")
-        .to_path_buf()
 }
 
 fn target_dir(cargo: &std::ffi::OsStr, workspace: &Path) -> Result<PathBuf, String> {

@@ -15,12 +15,12 @@
 //! - [`probe`]: the probes' records and what they say about ownership;
 //! - [`run`]: starting a probe the way a case says;
 //! - [`matrix`]: running cells and judging them;
-//! - [`report`]: the table, JSON and Markdown; [`compare`]: platforms side by side;
-//! - [`artifacts`]: building the library and the probes; [`scratch`]: where
-//!   the programs under test are laid out, safely for parallel runs.
+//! - [`report`]: the table, JSON and Markdown; [`compare`]: platforms side by side.
+//!
+//! Building the library and the probes, and laying out the programs under
+//! test, are the `test-support` crate's, shared with every other test.
 
 pub mod allocators;
-pub mod artifacts;
 pub mod compare;
 pub mod expect;
 pub mod matrix;
@@ -30,4 +30,3 @@ pub mod probe;
 pub mod programs;
 pub mod report;
 pub mod run;
-pub mod scratch;

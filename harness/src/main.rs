@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use clap::{Args, Parser, Subcommand};
 use harness::allocators;
-use harness::artifacts::Artifacts;
 use harness::matrix::{self, GroupResult};
 use harness::report;
+use test_support::artifacts::Artifacts;
 
 #[derive(Parser)]
 #[command(about = "The memproxy conformance harness", long_about = None)]

@@ -25,8 +25,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::allocators::Allocator;
-use crate::artifacts::Artifacts;
 use crate::run::{self, NotRun};
+use test_support::artifacts::Artifacts;
 
 /// `PATH` of every run: system directories only, so a toolchain shim (pyenv,
 /// a `/usr/local/bin` git) never stands in for the distribution's program.

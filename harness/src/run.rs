@@ -3,7 +3,8 @@
 //! list.
 //!
 //! ```no_run
-//! # use harness::{run::Run, artifacts::Artifacts, allocators::Allocator, names, orders};
+//! # use harness::{run::Run, allocators::Allocator, names, orders};
+//! # use test_support::artifacts::Artifacts;
 //! let artifacts = Artifacts::shared();
 //! let outcome = Run::new(artifacts, &artifacts.probes[0])
 //!     .named(names::find("symlink-name").unwrap())
@@ -21,11 +22,11 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::allocators::{Allocator, LIB_DIR};
-use crate::artifacts::{Artifacts, Probe};
 use crate::expect::{self, KernelNames};
 use crate::names::{Launch, Layout, NameCase};
 use crate::orders::{self, Order, Source, Tokens};
-use crate::scratch;
+use test_support::artifacts::{Artifacts, Probe};
+use test_support::scratch;
 
 /// glibc's real object; `LIBC` in an order. Never the `libc.so` linker script.
 pub const LIBC: &str = "/lib/x86_64-linux-gnu/libc.so.6";

@@ -11,7 +11,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use harness::artifacts::Artifacts;
+use test_support::artifacts::Artifacts;
 
 const ALLOCATOR: &str = r#"
 #define _GNU_SOURCE

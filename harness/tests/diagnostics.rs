@@ -6,9 +6,9 @@ use std::path::Path;
 use std::process::Command;
 
 use harness::allocators::Owner;
-use harness::artifacts::Artifacts;
 use harness::probe::{Output, Seen};
 use harness::run::TUNABLES;
+use test_support::artifacts::Artifacts;
 
 const JEMALLOC: &str = "/lib/x86_64-linux-gnu/libjemalloc.so.2";
 const TBB_SCALABLE: &str = "/lib/x86_64-linux-gnu/libtbbmalloc.so.2";
@@ -62,9 +62,9 @@ fn owned_by(output: &str, owner: Owner) -> bool {
 
 #[test]
 fn the_debug_line_names_everything_the_decision_used() {
-    let dir = harness::scratch::directory("diagnostics-").expect("temporary directory");
+    let dir = test_support::scratch::directory("diagnostics-").expect("temporary directory");
     let program = dir.path().join("probe-named");
-    harness::scratch::link_executable(probe(), &program).expect("link the probe");
+    test_support::scratch::link_executable(probe(), &program).expect("link the probe");
     let config = dir.path().join("memproxy.conf");
     std::fs::write(&config, "# comment\nother\nprobe-named\n").expect("config");
     let preload = format!("{}:{JEMALLOC}", memproxy());

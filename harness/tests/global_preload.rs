@@ -6,9 +6,9 @@
 //! be on the route the list gives it. See `harness::programs`.
 
 use harness::allocators;
-use harness::artifacts::Artifacts;
 use harness::programs;
 use harness::run::NotRun;
+use test_support::artifacts::Artifacts;
 
 /// Set by users without root or user namespaces to report the test as not
 /// run instead of failing (as in `tests/routing.rs`). CI runs as root.

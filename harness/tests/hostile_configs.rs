@@ -15,10 +15,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use harness::allocators::{self, Allocator, Owner, Selection};
-use harness::artifacts::{Artifacts, Probe};
 use harness::orders::{self, Order};
 use harness::probe::{Output, Seen};
 use harness::run::{self, Outcome, Run};
+use test_support::artifacts::{Artifacts, Probe};
 
 /// The name probe-c runs under (harness::run's unlisted default case).
 const NAME: &str = "probe-plain";
@@ -354,7 +354,7 @@ fn an_unreadable_config_excludes_nothing() {
     let dir = open_dir();
     // probe-c, and the plugin it dlopens, where nobody can reach them.
     let probe = dir.path().join(NAME);
-    harness::scratch::copy_executable(&probe_c().path, &probe).expect("copy probe-c");
+    test_support::scratch::copy_executable(&probe_c().path, &probe).expect("copy probe-c");
     let plugin = dir.path().join("libprobe-plugin.so");
     std::fs::copy(&Artifacts::shared().plugin, &plugin).expect("copy the plugin");
     // So are memproxy and the allocator (the .so under target/ is only

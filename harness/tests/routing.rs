@@ -10,10 +10,10 @@
 use std::sync::OnceLock;
 
 use harness::allocators::{self, Allocator, Selection};
-use harness::artifacts::Artifacts;
 use harness::matrix::Group;
 use harness::{names, orders};
 use rstest::rstest;
+use test_support::artifacts::Artifacts;
 
 /// Groups that need a private mount namespace may be reported as not run,
 /// instead of failing, when this is set (for users without root or user

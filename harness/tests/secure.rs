@@ -22,9 +22,9 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use harness::allocators::{self, Allocator, Owner, Selection};
-use harness::artifacts::Artifacts;
 use harness::probe::{Output, Seen};
 use harness::run;
+use test_support::artifacts::Artifacts;
 
 /// The setuid copy's name, listed in the config it must ignore.
 const SETUID_NAME: &str = "probe-setuid";
@@ -77,7 +77,7 @@ struct Stage {
 }
 
 fn copy(from: &Path, to: &Path, mode: u32) {
-    harness::scratch::copy_executable(from, to)
+    test_support::scratch::copy_executable(from, to)
         .unwrap_or_else(|error| panic!("{} -> {}: {error}", from.display(), to.display()));
     // A fresh copy is owned by root, the user running the test.
     std::fs::set_permissions(to, std::fs::Permissions::from_mode(mode))

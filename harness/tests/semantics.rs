@@ -13,9 +13,9 @@
 use std::process::Command;
 
 use harness::allocators::{self, Allocator};
-use harness::artifacts::Artifacts;
 use harness::run::{LIBC, TUNABLES};
 use rstest::rstest;
+use test_support::artifacts::Artifacts;
 
 /// The checks `semantics.cpp` makes; a crash part-way shows as fewer lines.
 const CHECKS: usize = 18;

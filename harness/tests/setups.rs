@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use harness::allocators::{self, Allocator, Owner, Selection};
-use harness::artifacts::Artifacts;
 use harness::probe::{Output, Seen};
 use harness::programs::{self, DebugLine, Ran};
 use harness::run::{self, NotRun};
+use test_support::artifacts::Artifacts;
 
 /// As in `tests/routing.rs`: lets users without root or user namespaces
 /// report the `/etc/ld.so.preload` set-ups as not run. CI runs as root.
@@ -81,7 +81,7 @@ fn path_of(allocator: &Allocator) -> String {
         .to_string()
 }
 
-fn probe_c() -> &'static harness::artifacts::Probe {
+fn probe_c() -> &'static test_support::artifacts::Probe {
     Artifacts::shared()
         .probes
         .iter()

@@ -22,7 +22,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use harness::allocators::{self, Allocator, Owner, Selection};
-use harness::artifacts::Artifacts;
+use test_support::artifacts::Artifacts;
 
 /// Each run takes well under a second; anything near this is a deadlock.
 const TIMEOUT: Duration = Duration::from_secs(30);

@@ -1,8 +1,6 @@
 //! The shape of libmemproxy.so itself: what it exports, what it needs, and
 //! what it must never contain, since it is loaded into every process.
 
-mod common;
-
 use std::collections::BTreeSet;
 
 use object::elf::{DF_BIND_NOW, DF_TEXTREL, DT_FLAGS, DT_NEEDED, PT_TLS};
@@ -10,7 +8,7 @@ use object::read::elf::{Dyn, ElfFile64, FileHeader, ProgramHeader};
 use object::{Endianness, Object, ObjectSection, ObjectSymbol};
 
 fn bytes() -> Vec<u8> {
-    std::fs::read(common::library()).expect("the library is readable")
+    std::fs::read(&test_support::Artifacts::shared().memproxy).expect("the library is readable")
 }
 
 fn defined_exports(file: &ElfFile64<'_, Endianness>) -> BTreeSet<String> {

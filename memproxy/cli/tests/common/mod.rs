@@ -3,8 +3,7 @@
 
 #![allow(dead_code)] // each test binary uses a different part
 
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::path::Path;
 use std::time::Duration;
 
 use assert_cmd::Command;
@@ -40,29 +39,10 @@ pub fn memproxy(args: &[&str]) -> Command {
     command
 }
 
-/// The release libmemproxy.so, built once per test binary by the same cargo
-/// that runs the tests, into the same target directory.
+/// The release libmemproxy.so, built once per test binary (see
+/// `test_support::artifacts`).
 pub fn memproxy_lib() -> &'static Path {
-    static LIB: OnceLock<PathBuf> = OnceLock::new();
-    LIB.get_or_init(|| {
-        let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let workspace = manifest_dir.join("../..");
-        let target_dir = Path::new(env!("CARGO_BIN_EXE_memproxy"))
-            .parent()
-            .and_then(Path::parent)
-            .expect("the binary lives in <target>/<profile>/")
-            .to_owned();
-        let status = std::process::Command::new(env!("CARGO"))
-            .args(["build", "--release", "-p", "memproxy", "--target-dir"])
-            .arg(&target_dir)
-            .current_dir(&workspace)
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "cargo build --release -p memproxy failed");
-        let lib = target_dir.join("release/libmemproxy.so");
-        assert!(lib.is_file(), "{} was not built", lib.display());
-        lib
-    })
+    &test_support::Artifacts::shared().memproxy
 }
 
 pub fn lib_str() -> &'static str {
