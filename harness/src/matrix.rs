@@ -10,8 +10,9 @@ use crate::expect;
 use crate::names::{NAME_CASES, NameCase};
 use crate::orders::{ORDERS, Order};
 use crate::probe::{Output, Seen};
-use crate::run::{NotRun, Run};
-use test_support::artifacts::Artifacts;
+use crate::run::Run;
+use test_support::Artifacts;
+use test_support::NotRun;
 
 /// One (allocator, order, name case).
 #[derive(Clone, Copy)]
