@@ -244,6 +244,57 @@ pub fn select_from_env() -> Result<Selection, String> {
     select(only.as_deref(), &added)
 }
 
+/// [`select_from_env`], once per process, for the tests: a missing
+/// allocator fails the calling test with the command that installs it.
+#[track_caller]
+pub fn selected() -> &'static Selection {
+    static SELECTION: std::sync::OnceLock<Result<Selection, String>> = std::sync::OnceLock::new();
+    match SELECTION.get_or_init(select_from_env) {
+        Ok(selection) => selection,
+        Err(error) => panic!("{error}"),
+    }
+}
+
+impl Selection {
+    /// The selected built-in allocator `name`; `None`, said aloud as
+    /// `NOT RUN` with the reason, when the run was narrowed on purpose to
+    /// leave it out.
+    #[track_caller]
+    pub fn built_in(&self, name: &str) -> Option<&Allocator> {
+        if let Some(allocator) = self
+            .allocators
+            .iter()
+            .find(|allocator| allocator.name == name && !allocator.added)
+        {
+            return Some(allocator);
+        }
+        match self.narrowed_out.iter().find(|(left, _)| left == name) {
+            Some((_, why)) => {
+                test_support::not_run(&format!("with {name}: {why}"));
+                None
+            }
+            None => panic!("allocator {name} is neither selected nor narrowed out"),
+        }
+    }
+
+    /// The selected custom allocators (every one but glibc); the narrowed
+    /// out ones are said aloud as `NOT RUN`.
+    pub fn customs(&self) -> Vec<&Allocator> {
+        self.say_narrowed_out();
+        self.allocators
+            .iter()
+            .filter(|allocator| allocator.path.is_some())
+            .collect()
+    }
+
+    /// Prints `NOT RUN NAME: WHY` for every allocator left out on purpose.
+    pub fn say_narrowed_out(&self) {
+        for (name, why) in &self.narrowed_out {
+            test_support::not_run(&format!("{name}: {why}"));
+        }
+    }
+}
+
 /// The prefixed `malloc`s of the allocator APIs memproxy knows, per its
 /// specification.
 const PREFIXED_MALLOCS: [&str; 5] = [
