@@ -1,7 +1,12 @@
 //! The specification, restated on its own: which names the kernel gives a
 //! program started a given way, whether an exclusion list names it, and
-//! which allocator must then serve it. Nothing here uses memproxy's code:
-//! an expectation derived from the implementation would prove nothing.
+//! which allocator must then serve it.
+//!
+//! This is the harness's one statement of these rules: the matrix and the
+//! global-preload run take their expectations from here. It is deliberately independent of memproxy's
+//! code (neither the library nor `memproxy-config`, the parser it shares
+//! with the CLI, is a dependency of the harness): an expectation derived
+//! from the implementation would prove nothing. Keep it that way.
 
 use std::path::Path;
 

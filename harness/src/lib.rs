@@ -15,18 +15,19 @@
 //! - [`probe`]: the probes' records and what they say about ownership;
 //! - [`run`]: starting a probe the way a case says;
 //! - [`matrix`]: running cells and judging them;
-//! - [`report`]: the table, JSON and Markdown; [`compare`]: platforms side by side.
+//! - [`report`]: the table, JSON and Markdown; [`compare`]: platforms side by side;
+//! - [`global_preload`]: real programs under a host-wide preload.
 //!
-//! Building the library and the probes, and laying out the programs under
-//! test, are the `test-support` crate's, shared with every other test.
+//! Building the library and the probes, laying out files and starting
+//! processes are the `test-support` crate's, shared with every other test.
 
 pub mod allocators;
 pub mod compare;
 pub mod expect;
+pub mod global_preload;
 pub mod matrix;
 pub mod names;
 pub mod orders;
 pub mod probe;
-pub mod programs;
 pub mod report;
 pub mod run;
