@@ -1,10 +1,11 @@
 //! Helpers shared by the harness's test files, one module per family:
-//! [`setups`] (wrong and partial set-ups). Each test file uses the part it
-//! needs.
+//! [`setups`] (wrong and partial set-ups), [`stress`]. Each test file uses
+//! the part it needs.
 
 #![allow(dead_code)] // each test binary uses a different part
 
 pub mod setups;
+pub mod stress;
 
 use harness::allocators::Allocator;
 use test_support::Artifacts;
