@@ -1,9 +1,10 @@
 //! Helpers shared by the harness's test files, one module per family:
-//! [`setups`] (wrong and partial set-ups), [`stress`]. Each test file uses
-//! the part it needs.
+//! [`setups`] (wrong and partial set-ups), [`stress`], [`hostile`]
+//! (hostile configs). Each test file uses the part it needs.
 
 #![allow(dead_code)] // each test binary uses a different part
 
+pub mod hostile;
 pub mod setups;
 pub mod stress;
 
