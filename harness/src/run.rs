@@ -17,7 +17,7 @@
 use std::path::{Path, PathBuf};
 
 use test_support::artifacts::{Artifacts, Probe};
-use test_support::{Process, Ran, path_str, scratch};
+use test_support::{NotRun, Process, Ran, path_str, scratch};
 
 use crate::allocators::{Allocator, LIB_DIR};
 use crate::expect::{self, KernelNames};
@@ -28,19 +28,6 @@ use crate::orders::{self, Order, Source, Tokens};
 pub const LIBC: &str = "/lib/x86_64-linux-gnu/libc.so.6";
 /// Small blocks must move glibc's `mallinfo2` counters for the oracle.
 pub const TUNABLES: &str = "glibc.malloc.tcache_count=0";
-/// Moved to `test_support`; kept here until every test uses the process
-/// builder.
-pub use test_support::NotRun;
-pub use test_support::namespace::with_etc_preload;
-
-/// Moved to `test_support::process::execute`, with the timeout of a probe
-/// run; kept here until every test uses the process builder.
-pub fn execute(
-    command: std::process::Command,
-) -> std::io::Result<(Option<std::process::ExitStatus>, bool, String, String)> {
-    test_support::process::execute(command, test_support::process::TIMEOUT, false)
-}
-
 /// One probe run, built up fluently.
 pub struct Run<'a> {
     artifacts: &'a Artifacts,

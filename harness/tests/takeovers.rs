@@ -4,7 +4,7 @@
 //! mimalloc block and hand it to glibc's `free`.
 
 use harness::allocators::{self, HEAP_FUNCTIONS};
-use test_support::artifacts::Artifacts;
+use test_support::Artifacts;
 
 #[test]
 fn memproxy_routes_every_heap_function_the_allocators_export() {
