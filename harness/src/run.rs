@@ -62,7 +62,7 @@ impl std::ops::Deref for Outcome {
 impl Outcome {
     /// Keeps the case directory for inspection and returns its path.
     pub fn keep(self) -> PathBuf {
-        self.dir.keep()
+        scratch::keep(self.dir)
     }
 }
 
@@ -209,7 +209,8 @@ impl<'a> Run<'a> {
             .envs(env)
             .current_dir(&dir_path);
         if let Some(contents) = etc_preload {
-            process = process.etc_preload(contents);
+            // In the case directory, which a failure keeps.
+            process = process.etc_preload(contents).etc_preload_dir(&dir_path);
         }
         let ran = process.try_run()?;
         Ok(Outcome {

@@ -101,9 +101,10 @@ impl Dir {
         path
     }
 
-    /// Keeps the directory on disk (for a reproduce line) and returns it.
+    /// Keeps the directory on disk, past the process's exit (for a
+    /// reproduce line), and returns it.
     pub fn keep(self) -> PathBuf {
-        let _ = self.dir.keep();
+        let _ = scratch::keep(self.dir);
         self.path
     }
 }

@@ -60,6 +60,7 @@ pub struct Process {
     dir: Option<PathBuf>,
     user: Option<u32>,
     etc_preload: Option<String>,
+    etc_preload_dir: Option<PathBuf>,
     timeout: Duration,
     own_group: bool,
     no_core: bool,
@@ -76,6 +77,7 @@ impl Process {
             dir: None,
             user: None,
             etc_preload: None,
+            etc_preload_dir: None,
             timeout: TIMEOUT,
             own_group: false,
             no_core: false,
@@ -193,6 +195,14 @@ impl Process {
         self
     }
 
+    /// Where [`Process::etc_preload`] writes its `ld.so.preload` (a fresh
+    /// scratch directory, removed with the [`Ran`], otherwise): a directory
+    /// that outlives the run, so that its reproduce line still works.
+    pub fn etc_preload_dir(mut self, dir: impl AsRef<Path>) -> Process {
+        self.etc_preload_dir = Some(dir.as_ref().to_path_buf());
+        self
+    }
+
     pub fn timeout(mut self, timeout: Duration) -> Process {
         self.timeout = timeout;
         self
@@ -299,10 +309,14 @@ impl Process {
     ) -> Result<(Vec<String>, Env), NotRun> {
         let mut argv = Vec::new();
         if let Some(contents) = &self.etc_preload {
-            let dir = scratch::directory("etc-preload-")
-                .map_err(|error| NotRun::Setup(format!("a scratch directory: {error}")))?;
-            argv = namespace::with_etc_preload(contents, dir.path())?;
-            *keep = Some(dir);
+            if let Some(dir) = &self.etc_preload_dir {
+                argv = namespace::with_etc_preload(contents, dir)?;
+            } else {
+                let dir = scratch::directory("etc-preload-")
+                    .map_err(|error| NotRun::Setup(format!("a scratch directory: {error}")))?;
+                argv = namespace::with_etc_preload(contents, dir.path())?;
+                *keep = Some(dir);
+            }
         }
         let mut env = self.env.clone();
         if let Some(uid) = self.user {

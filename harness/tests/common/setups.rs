@@ -45,24 +45,35 @@ pub fn kinds_except(left_out: &[&str]) -> String {
         .join(",")
 }
 
-/// A test's own directory and exclusion list.
+/// A test's own directory and exclusion list, kept if the test fails (its
+/// runs' reproduce lines name it).
 pub struct Scene {
-    dir: Dir,
+    dir: Option<Dir>,
+}
+
+impl Drop for Scene {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.dir.take().map(Dir::keep);
+        }
+    }
 }
 
 impl Scene {
     pub fn new(config: &str) -> Scene {
         let dir = Dir::new("setup-");
         dir.config(config);
-        Scene { dir }
+        Scene { dir: Some(dir) }
     }
 
     pub fn path(&self) -> &Path {
-        self.dir.path()
+        self.dir().path()
     }
 
     pub fn dir(&self) -> &Dir {
-        &self.dir
+        self.dir
+            .as_ref()
+            .expect("a scene has its directory until dropped")
     }
 
     /// `argv` in the scene: a fixed locale, time zone and `HOME`, the
@@ -80,7 +91,7 @@ impl Scene {
             .env("TZ", "UTC")
             .env("HOME", self.path())
             .env("GLIBC_TUNABLES", run::TUNABLES)
-            .config(self.dir.join("memproxy.conf"))
+            .config(self.dir().join("memproxy.conf"))
             .debug(debug)
             .current_dir(self.path())
             .no_core_files();

@@ -54,6 +54,17 @@ pub fn expected_owner(allocator: &Allocator, route: Route) -> &'static str {
 pub struct Finished {
     pub ran: Ran,
     pub fields: BTreeMap<String, String>,
+    /// The run's directory, which its reproduce line names: kept if a
+    /// check on the run fails.
+    dir: Option<Dir>,
+}
+
+impl Drop for Finished {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.dir.take().map(Dir::keep);
+        }
+    }
 }
 
 impl std::ops::Deref for Finished {
@@ -190,9 +201,11 @@ impl<'a> Launch<'a> {
             .filter_map(|pair| pair.split_once('='))
             .map(|(key, value)| (key.to_owned(), value.to_owned()))
             .collect();
-        // The directory stays for the reproduce line of a failure.
-        let _ = dir.keep();
-        Finished { ran, fields }
+        Finished {
+            ran,
+            fields,
+            dir: Some(dir),
+        }
     }
 }
 
