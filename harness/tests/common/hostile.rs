@@ -126,21 +126,24 @@ pub fn check(config: Config<'_>, debug: bool) -> (Outcome, bool, Duration) {
     } else {
         allocator.owner
     };
-    match owners(&outcome, debug) {
-        Ok(owner) if owner == expected => {}
-        Ok(owner) => panic!(
+    let failure = match owners(&outcome, debug) {
+        Ok(owner) if owner == expected => None,
+        Ok(owner) => Some(format!(
             "the config {} the probe, so every kind must come from {expected}; all came from \
-             {owner}\n  reproduce: {}",
+             {owner}",
             if listed { "lists" } else { "does not list" },
-            outcome.command
-        ),
-        Err(why) => panic!("{why}\n  reproduce: {}", outcome.command),
+        )),
+        Err(why) => Some(why),
     }
-    assert!(
-        elapsed < START_LIMIT,
-        "the start took {elapsed:?}\n  reproduce: {}",
-        outcome.command
-    );
+    .or_else(|| (elapsed >= START_LIMIT).then(|| format!("the start took {elapsed:?}")));
+    if let Some(failure) = failure {
+        let command = outcome.command.clone();
+        let kept = outcome.keep();
+        panic!(
+            "{failure}\n  reproduce: {command}\n  (case directory kept at {})",
+            kept.display()
+        );
+    }
     (outcome, listed, elapsed)
 }
 
