@@ -25,7 +25,7 @@ use crate::names::{Launch, Layout, NameCase};
 use crate::orders::{self, Order, Source, Tokens};
 
 /// glibc's real object; `LIBC` in an order. Never the `libc.so` linker script.
-pub const LIBC: &str = "/lib/x86_64-linux-gnu/libc.so.6";
+pub const LIBC: &str = memproxy_common::multiarch::LIBC;
 /// Small blocks must move glibc's `mallinfo2` counters for the oracle.
 pub const TUNABLES: &str = "glibc.malloc.tcache_count=0";
 /// One probe run, built up fluently.

@@ -37,7 +37,7 @@ fn an_ordinary_process_never_needs_the_bootstrap_region() {
         let ran = Process::new(program)
             .preload([
                 artifacts.memproxy.as_path(),
-                Path::new("/lib/x86_64-linux-gnu/libjemalloc.so.2"),
+                &Path::new(memproxy_common::multiarch::LIB_DIR).join("libjemalloc.so.2"),
             ])
             .debug(true)
             .env("PROBE_PLUGIN", &artifacts.plugin)

@@ -9,8 +9,11 @@ use harness::probe::{Output, Seen};
 use harness::run::TUNABLES;
 use test_support::{Artifacts, Dir, Process, Ran};
 
-const JEMALLOC: &str = "/lib/x86_64-linux-gnu/libjemalloc.so.2";
-const TBB_SCALABLE: &str = "/lib/x86_64-linux-gnu/libtbbmalloc.so.2";
+use memproxy_common::multiarch::{JEMALLOC, LIB_DIR, LIBC};
+
+fn tbb_scalable() -> String {
+    format!("{LIB_DIR}/libtbbmalloc.so.2")
+}
 
 fn memproxy() -> String {
     Artifacts::shared().memproxy.display().to_string()
@@ -68,7 +71,7 @@ fn the_debug_line_names_everything_the_decision_used() {
         .to_string();
     for field in [
         "route=glibc reason=excluded".to_owned(),
-        "allocator=\"/lib/x86_64-linux-gnu/libc.so.6\"".to_owned(),
+        format!("allocator=\"{LIBC}\""),
         format!("execfn=\"{}\"", program.display()),
         format!("exe=\"{program_path}\""),
         format!("config=\"{config_text}\" config-source=env config-state=read"),
@@ -128,11 +131,11 @@ fn a_prefixed_only_allocator_is_adopted_when_preloaded() {
     // libtbbmalloc.so.2 exports only scalable_*: nothing the oracle can query,
     // so its blocks are unclaimed, where glibc's would be claimed.
     assert!(
-        Path::new(TBB_SCALABLE).exists(),
+        Path::new(&tbb_scalable()).exists(),
         "install it with: apt-get install -y libtbbmalloc2"
     );
     let dir = Dir::new("diagnostics-");
-    let preload = format!("{}:{TBB_SCALABLE}", memproxy());
+    let preload = format!("{}:{}", memproxy(), tbb_scalable());
     let ran = run(
         probe(),
         &[("LD_PRELOAD", &preload), ("MEMPROXY_DEBUG", "1")],
@@ -152,7 +155,7 @@ fn a_prefixed_only_allocator_is_adopted_when_preloaded() {
 #[test]
 fn a_prefixed_only_allocator_that_is_only_linked_is_not_adopted() {
     assert!(
-        Path::new(TBB_SCALABLE).exists(),
+        Path::new(&tbb_scalable()).exists(),
         "install it with: apt-get install -y libtbbmalloc2"
     );
     let dir = Dir::new("diagnostics-");
@@ -169,7 +172,7 @@ fn a_prefixed_only_allocator_that_is_only_linked_is_not_adopted() {
         ran.stderr
     );
 
-    let commented = format!("{}\n# {TBB_SCALABLE}\n", memproxy());
+    let commented = format!("{}\n# {}\n", memproxy(), tbb_scalable());
     if let Some(ran) = Process::new(&program)
         .etc_preload(commented)
         .debug(true)

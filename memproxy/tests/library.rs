@@ -94,8 +94,10 @@ fn exports_exactly_the_interposed_api() {
 fn every_libstdcxx_operator_is_exported() {
     // Whatever libstdc++ on this machine exports as operator new/delete, we
     // export too: otherwise the allocator's would serve excluded programs.
-    let libstdcxx =
-        std::fs::read("/lib/x86_64-linux-gnu/libstdc++.so.6").expect("libstdc++ is installed");
+    let libstdcxx = std::fs::read(
+        std::path::Path::new(memproxy_common::multiarch::LIB_DIR).join("libstdc++.so.6"),
+    )
+    .expect("libstdc++ is installed");
     let file = ElfFile64::<Endianness>::parse(&*libstdcxx).expect("ELF64");
     let operators: BTreeSet<String> = defined_exports(&file)
         .into_iter()

@@ -1,7 +1,12 @@
-//! memproxy's `MEMPROXY_DEBUG` line, read as the README documents it (not
-//! with memproxy's code): `memproxy[PID]: key=value ...`, one per process.
+//! memproxy's `MEMPROXY_DEBUG` line: `memproxy[PID]: key=value ...`, one
+//! per process, read with the parser of the crate whose keys the library
+//! writes (`memproxy_common::debug_line`). It is memproxy's own account,
+//! which tests check only for what it claims; ownership is asked of the
+//! allocators.
 
 use std::collections::BTreeMap;
+
+use memproxy_common::debug_line::{self, key};
 
 /// One `MEMPROXY_DEBUG` line: `memproxy[PID]: key=value ...`, values bare or
 /// quoted with `\"`, `\\` and `\xNN` escapes.
@@ -13,21 +18,18 @@ pub struct DebugLine {
 }
 
 impl DebugLine {
+    /// Parses a decision line with `memproxy_common::debug_line`, the format
+    /// the library writes; `None` for any other line.
     pub fn parse(line: &str) -> Option<DebugLine> {
-        let rest = line.strip_prefix("memproxy[")?;
-        let (pid, mut rest) = rest.split_once("]: ")?;
-        let pid = pid.parse().ok()?;
+        let (pid, raw_fields) = debug_line::parse(line.as_bytes())?;
         let mut fields = BTreeMap::new();
-        while !rest.is_empty() {
-            let (key, after) = rest.split_once('=')?;
-            let (value, after) = if let Some(quoted) = after.strip_prefix('"') {
-                unquote(quoted)?
-            } else {
-                let (value, after) = after.split_once(' ').unwrap_or((after, ""));
-                (value.to_owned(), after)
-            };
-            fields.insert(key.to_owned(), value);
-            rest = after.trim_start_matches(' ');
+        for field in raw_fields {
+            let (key, value) = field.ok()?;
+            let value: Vec<u8> = debug_line::unescape(value).collect();
+            fields.insert(
+                String::from_utf8_lossy(key).into_owned(),
+                String::from_utf8_lossy(&value).into_owned(),
+            );
         }
         Some(DebugLine {
             pid,
@@ -41,34 +43,12 @@ impl DebugLine {
     }
 
     pub fn route(&self) -> &str {
-        self.get("route").unwrap_or_default()
+        self.get(key::ROUTE).unwrap_or_default()
     }
 
     pub fn reason(&self) -> &str {
-        self.get("reason").unwrap_or_default()
+        self.get(key::REASON).unwrap_or_default()
     }
-}
-
-/// The value of a quoted field (after its opening quote) and what follows
-/// its closing quote.
-fn unquote(text: &str) -> Option<(String, &str)> {
-    let mut value = String::new();
-    let mut chars = text.char_indices();
-    while let Some((index, c)) = chars.next() {
-        match c {
-            '"' => return Some((value, &text[index + 1..])),
-            '\\' => match chars.next()?.1 {
-                'x' => {
-                    let high = chars.next()?.1.to_digit(16)?;
-                    let low = chars.next()?.1.to_digit(16)?;
-                    value.push(char::from((high * 16 + low) as u8));
-                }
-                other => value.push(other),
-            },
-            other => value.push(other),
-        }
-    }
-    None
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use test_support::artifacts::Probe;
 use test_support::{Artifacts, DebugLine, Dir, Process, Ran, path_str};
 
 /// The linker script Debian installs as `libc.so` (libc6-dev).
-pub const LIBC_LINKER_SCRIPT: &str = "/usr/lib/x86_64-linux-gnu/libc.so";
+pub const LIBC_LINKER_SCRIPT: &str = memproxy_common::multiarch::LIBC_LINKER_SCRIPT;
 
 /// What `glibc.rtld.optional_static_tls` is raised to where an allocator
 /// cannot load under `LD_AUDIT` otherwise.

@@ -81,11 +81,7 @@ pub fn known_names() -> Vec<&'static str> {
 
 /// This host's Debian release, from `/etc/os-release`.
 fn this_release() -> Option<&'static str> {
-    let text = std::fs::read_to_string("/etc/os-release").ok()?;
-    let version = text
-        .lines()
-        .find_map(|line| line.strip_prefix("VERSION_ID="))?;
-    known::release_of_version(version.trim_matches('"'))
+    known::release_of_os_release(&std::fs::read_to_string("/etc/os-release").ok()?)
 }
 
 /// Where `make install`-style installs put libmemproxy.so:

@@ -47,6 +47,36 @@ pub fn names() -> impl Iterator<Item = &'static str> {
         .map(|(_, known)| known.name)
 }
 
+/// The files `name` is installed as, each once (newer releases may rename
+/// it: `libmimalloc.so.2`, then `libmimalloc.so.3`).
+pub fn files(name: &str) -> impl Iterator<Item = &'static str> + '_ {
+    let rows = named(name);
+    rows.enumerate()
+        .filter(move |(index, row)| {
+            named(name)
+                .take(*index)
+                .all(|earlier| earlier.file != row.file)
+        })
+        .map(|(_, row)| row.file)
+}
+
+/// The package that installs `name` on `release`; the first release's when
+/// `release` is unknown or not in the table.
+pub fn package(name: &str, release: Option<&str>) -> Option<&'static str> {
+    named(name)
+        .find(|row| Some(row.release) == release)
+        .or_else(|| named(name).next())
+        .map(|row| row.package)
+}
+
+/// The release a host runs, from the text of its `/etc/os-release`.
+pub fn release_of_os_release(text: &str) -> Option<&'static str> {
+    let version = text
+        .lines()
+        .find_map(|line| line.strip_prefix("VERSION_ID="))?;
+    release_of_version(version.trim_matches('"'))
+}
+
 /// Debian's code name for a `VERSION_ID` (`12` is bookworm, `13` trixie).
 pub fn release_of_version(version_id: &str) -> Option<&'static str> {
     match version_id.split('.').next()? {
@@ -81,6 +111,23 @@ mod tests {
             }
         }
         assert_eq!(names().count(), 5);
+    }
+
+    #[test]
+    fn files_and_packages_across_releases() {
+        let mut files = files("mimalloc");
+        assert_eq!(files.next(), Some("libmimalloc.so.2"));
+        assert_eq!(files.next(), Some("libmimalloc.so.3"));
+        assert_eq!(files.next(), None);
+        assert_eq!(
+            package("tcmalloc", Some("trixie")),
+            Some("libtcmalloc-minimal4t64")
+        );
+        assert_eq!(package("tcmalloc", None), Some("libtcmalloc-minimal4"));
+        assert_eq!(
+            release_of_os_release("NAME=\"Debian\"\nVERSION_ID=\"13\"\n"),
+            Some("trixie")
+        );
     }
 
     #[test]

@@ -1,39 +1,44 @@
 //! Debian's multiarch directory for the target this crate is built for:
 //! where libc and the allocator packages put their shared objects.
 
-/// `$prefix<tuple>$suffix` for the target, as a literal.
-macro_rules! with_tuple {
-    ($prefix:literal, $suffix:literal) => {
-        if cfg!(target_arch = "x86_64") {
-            concat!($prefix, "x86_64-linux-gnu", $suffix)
-        } else if cfg!(target_arch = "x86") {
-            concat!($prefix, "i386-linux-gnu", $suffix)
-        } else if cfg!(target_arch = "aarch64") {
-            concat!($prefix, "aarch64-linux-gnu", $suffix)
-        } else if cfg!(target_arch = "arm") {
-            concat!($prefix, "arm-linux-gnueabihf", $suffix)
-        } else if cfg!(target_arch = "riscv64") {
-            concat!($prefix, "riscv64-linux-gnu", $suffix)
-        } else if cfg!(target_arch = "powerpc64") {
-            concat!($prefix, "powerpc64le-linux-gnu", $suffix)
-        } else if cfg!(target_arch = "s390x") {
-            concat!($prefix, "s390x-linux-gnu", $suffix)
-        } else {
-            concat!($prefix, "unknown-linux-gnu", $suffix)
-        }
-    };
+mod table {
+    include!("arch_table.rs");
 }
 
 /// The multiarch tuple (`x86_64-linux-gnu`, `i386-linux-gnu`, ...).
-pub const TUPLE: &str = with_tuple!("", "");
+pub const TUPLE: &str = env!("MEMPROXY_MULTIARCH");
 
 /// `/lib/<tuple>`: through the merged-/usr symlink, the directory the
 /// packages install into.
-pub const LIB_DIR: &str = with_tuple!("/lib/", "");
+pub const LIB_DIR: &str = concat!("/lib/", env!("MEMPROXY_MULTIARCH"));
 
 /// glibc's real object; never the `libc.so` linker script beside it.
-pub const LIBC: &str = with_tuple!("/lib/", "/libc.so.6");
+pub const LIBC: &str = concat!("/lib/", env!("MEMPROXY_MULTIARCH"), "/libc.so.6");
 
 /// `/usr/lib/<tuple>/libc.so`: on Debian a linker script, which ld.so
 /// rejects in a preload list.
-pub const LIBC_LINKER_SCRIPT: &str = with_tuple!("/usr/lib/", "/libc.so");
+pub const LIBC_LINKER_SCRIPT: &str = concat!("/usr/lib/", env!("MEMPROXY_MULTIARCH"), "/libc.so");
+
+/// The tuple for a Rust `target_arch` (as build scripts see it in
+/// `CARGO_CFG_TARGET_ARCH`).
+pub fn tuple_of_arch(arch: &str) -> Option<&'static str> {
+    table::ARCHES
+        .iter()
+        .find(|(name, _)| *name == arch)
+        .map(|(_, tuple)| *tuple)
+}
+
+/// jemalloc's library, which every release in [`crate::known`] installs as
+/// `libjemalloc.so.2`: the allocator tests and examples name by path.
+pub const JEMALLOC: &str = concat!("/lib/", env!("MEMPROXY_MULTIARCH"), "/libjemalloc.so.2");
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn jemalloc_is_where_the_known_table_puts_it() {
+        for known in crate::known::named("jemalloc") {
+            assert_eq!(super::JEMALLOC.rsplit('/').next(), Some(known.file));
+        }
+        assert!(super::JEMALLOC.starts_with(super::LIB_DIR));
+    }
+}

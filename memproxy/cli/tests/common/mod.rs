@@ -20,9 +20,9 @@ const AMBIENT: [&str; 5] = [
 
 /// A Debian path every test machine has (libjemalloc2 is a project
 /// prerequisite, like the other allocators).
-pub const JEMALLOC: &str = "/lib/x86_64-linux-gnu/libjemalloc.so.2";
+pub const JEMALLOC: &str = memproxy_common::multiarch::JEMALLOC;
 /// The libc6-dev linker script that the seed README tells people to preload.
-pub const LIBC_LINKER_SCRIPT: &str = "/usr/lib/x86_64-linux-gnu/libc.so";
+pub const LIBC_LINKER_SCRIPT: &str = memproxy_common::multiarch::LIBC_LINKER_SCRIPT;
 
 /// `memproxy ARGS` with none of the ambient memproxy or loader variables, a
 /// fixed PATH and a timeout so that a hang fails the test instead of
