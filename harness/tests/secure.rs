@@ -68,9 +68,9 @@ struct Stage {
 impl Stage {
     fn new() -> Stage {
         require_root();
-        // Scratch directories are 0700: nobody could not even reach the
-        // program.
-        let dir = Dir::new("secure-").open_to_everyone();
+        // Reachable by nobody, and where setuid bits count (not a nosuid
+        // tmpfs /tmp).
+        let dir = Dir::setuid_capable("secure-");
         let artifacts = Artifacts::shared();
         let probe_c = &artifacts.probe("probe-c").path;
         // Fresh copies are owned by root, the user running the test.

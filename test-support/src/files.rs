@@ -28,6 +28,35 @@ impl Dir {
         Dir { dir, path }
     }
 
+    /// A fresh directory, open to every user, on a file system that honours
+    /// setuid bits: the scratch root's, unless that is mounted `nosuid` (as
+    /// Debian 13 mounts its tmpfs `/tmp`), else one under `/var/tmp`. Panics
+    /// with the reason when neither will do, rather than let a setuid test
+    /// pass or fail for the mount's sake.
+    #[track_caller]
+    pub fn setuid_capable(prefix: &str) -> Dir {
+        if !mounted_nosuid(scratch::root()) {
+            return Dir::new(prefix).open_to_everyone();
+        }
+        let fallback = Path::new("/var/tmp");
+        assert!(
+            !mounted_nosuid(fallback),
+            "both {} and {} are on nosuid mounts: no place for a setuid test file \
+             (set TMPDIR to a directory on a file system mounted without nosuid)",
+            scratch::root().display(),
+            fallback.display()
+        );
+        let dir = tempfile::Builder::new()
+            .prefix(prefix)
+            .tempdir_in(fallback)
+            .unwrap_or_else(|error| panic!("a directory in {}: {error}", fallback.display()));
+        let path = dir.path().canonicalize().unwrap_or_else(|error| {
+            panic!("{}: {error}", dir.path().display());
+        });
+        set_mode(&path, 0o755);
+        Dir { dir, path }
+    }
+
     /// The canonical path.
     pub fn path(&self) -> &Path {
         &self.path
@@ -133,4 +162,17 @@ mod tests {
             .assert_stdout("listed\n");
         assert!(dir.path().starts_with(scratch::root()));
     }
+}
+
+/// Whether the file system holding `path` ignores setuid bits.
+fn mounted_nosuid(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return true;
+    };
+    let mut stats = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: a NUL-terminated path and room for one statvfs.
+    let result = unsafe { libc::statvfs(path.as_ptr(), stats.as_mut_ptr()) };
+    // SAFETY: statvfs filled it in when it returned 0.
+    result != 0 || unsafe { stats.assume_init() }.f_flag & libc::ST_NOSUID != 0
 }
