@@ -144,6 +144,19 @@ fn set_mode(path: &Path, mode: u32) {
         .unwrap_or_else(|error| panic!("chmod {mode:o} {}: {error}", path.display()));
 }
 
+/// Whether the file system holding `path` ignores setuid bits.
+fn mounted_nosuid(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return true;
+    };
+    let mut stats = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: a NUL-terminated path and room for one statvfs.
+    let result = unsafe { libc::statvfs(path.as_ptr(), stats.as_mut_ptr()) };
+    // SAFETY: statvfs filled it in when it returned 0.
+    result != 0 || unsafe { stats.assume_init() }.f_flag & libc::ST_NOSUID != 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,17 +175,4 @@ mod tests {
             .assert_stdout("listed\n");
         assert!(dir.path().starts_with(scratch::root()));
     }
-}
-
-/// Whether the file system holding `path` ignores setuid bits.
-fn mounted_nosuid(path: &Path) -> bool {
-    use std::os::unix::ffi::OsStrExt;
-    let Ok(path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
-        return true;
-    };
-    let mut stats = std::mem::MaybeUninit::<libc::statvfs>::uninit();
-    // SAFETY: a NUL-terminated path and room for one statvfs.
-    let result = unsafe { libc::statvfs(path.as_ptr(), stats.as_mut_ptr()) };
-    // SAFETY: statvfs filled it in when it returned 0.
-    result != 0 || unsafe { stats.assume_init() }.f_flag & libc::ST_NOSUID != 0
 }
