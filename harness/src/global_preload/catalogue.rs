@@ -439,8 +439,9 @@ pub fn catalogue(inputs: &Inputs) -> Vec<Program> {
             direct("/usr/bin/xxd", &["-l", "8192", &big]),
         ),
     ];
-    // Present on most systems, but not installed by ci/setup: run when there.
-    let optional = [
+    // Outside a minimal base system; ci/setup installs them, so they are
+    // required like the rest (a missing one fails with its apt-get line).
+    let extra = [
         (
             "/usr/bin/xz",
             "xz-utils",
@@ -498,7 +499,7 @@ pub fn catalogue(inputs: &Inputs) -> Vec<Program> {
     required
         .into_iter()
         .map(tagged(false))
-        .chain(optional.into_iter().map(tagged(true)))
+        .chain(extra.into_iter().map(tagged(false)))
         .collect()
 }
 
