@@ -130,3 +130,48 @@ fn a_fork_during_the_decision_never_deadlocks_the_child() {
         "no fork landed inside dl_iterate_phdr in 300 runs"
     );
 }
+
+/// Threads started while memproxy decides make their first call into glibc's
+/// malloc the moment the glibc route is published, together with the
+/// deciding thread's own (see `fixtures/c/stress/first_call.c`). glibc
+/// initialises its heap on the first call of any malloc function, without a
+/// lock, so memproxy makes glibc initialise it while deciding; without that,
+/// about one run in a hundred aborts with "malloc(): corrupted top size" or
+/// "corrupted double-linked list". On glibc alone, and on every allocator's
+/// excluded route.
+#[test]
+fn threads_started_during_the_decision_share_glibcs_first_call() {
+    let program = fixture("stress-first-call");
+    let glibc = Allocator::glibc();
+    let selected = allocators::selected();
+    let customs = selected
+        .allocators
+        .iter()
+        .filter(|allocator| allocator.path.is_some());
+    let cases = std::iter::once((&glibc, Route::NotExcluded, 400))
+        .chain(customs.map(|allocator| (allocator, Route::Excluded, 100)));
+    for (allocator, route, repetitions) in cases {
+        let mut hits = 0;
+        for repetition in 0..repetitions {
+            let run = Launch::new(&program, allocator, route).run();
+            assert!(
+                !run.timed_out,
+                "{} {}: run {repetition} deadlocked\n{}",
+                allocator.name,
+                route.label(),
+                run.describe()
+            );
+            run.assert_clean();
+            run.assert_eq("memproxy_found", 1);
+            run.assert_eq("problems", 0);
+            assert_eq!(run.get("owner"), "glibc", "owner\n{}", run.describe());
+            hits += run.number("window_hit");
+        }
+        assert!(
+            hits > 0,
+            "{} {}: the handler never acted during the decision in {repetitions} runs",
+            allocator.name,
+            route.label()
+        );
+    }
+}

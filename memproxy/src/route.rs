@@ -60,13 +60,18 @@ fn decide(decider: Decider, scratch: &'static mut Scratch) {
     PRIMITIVES.publish(&decision.table);
     // The route's first call is made here, on the deciding thread alone. An
     // allocator that initialises itself lazily, and not thread-safely, on its
-    // first call (mimalloc, before its constructor has run) would otherwise
-    // see every thread that allocated during the decision rush into that
-    // first call the moment the route is published. glibc's initialisation
-    // is thread-safe, and its heap layout is better left as the program makes
-    // it (a block freed this early makes later aligned allocations slower),
-    // so the glibc route skips this.
-    if !decision.glibc {
+    // first call would otherwise see every thread that allocated during the
+    // decision rush into that first call the moment the route is published.
+    // mimalloc (before its constructor has run) is one; so is glibc, whose
+    // `ptmalloc_init` runs on the first call of any malloc function with no
+    // lock: two threads in it re-initialise `main_arena` under each other's
+    // blocks ("malloc(): corrupted top size", "corrupted double-linked
+    // list"). glibc's heap layout is better left as the program makes it (a
+    // block freed this early makes later aligned allocations slower), so the
+    // glibc route initialises it with a call that allocates nothing.
+    if decision.glibc {
+        abi::initialise_glibc(&decision.table);
+    } else {
         abi::warm_up(&decision.table);
     }
     PENDING.publish(&with_bootstrap_checks(decision.table));

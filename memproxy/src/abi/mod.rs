@@ -149,6 +149,22 @@ pub(crate) fn warm_up(table: &Table) {
     }
 }
 
+/// Makes glibc initialise its malloc on the deciding thread (see
+/// [`crate::route`] for why): `mallinfo2`, or `mallinfo` before glibc 2.33,
+/// runs `ptmalloc_init` and allocates nothing.
+pub(crate) fn initialise_glibc(table: &Table) {
+    let unknown: crate::functions::signature::mallinfo2 = fills::mallinfo2_unknown;
+    // SAFETY: glibc's mallinfo2 or mallinfo, which take no argument (on a C
+    // library without them, memproxy's fills, which do nothing).
+    unsafe {
+        if core::ptr::fn_addr_eq(table.takeovers.mallinfo2, unknown) {
+            (table.takeovers.mallinfo)();
+        } else {
+            (table.takeovers.mallinfo2)();
+        }
+    }
+}
+
 /// Decides at load time if no allocation has done so already, so that the
 /// `MEMPROXY_DEBUG` line appears even in programs that never allocate.
 #[cfg(not(test))]
