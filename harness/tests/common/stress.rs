@@ -130,6 +130,7 @@ pub struct Launch<'a> {
     extra_preload: Option<&'a Path>,
     env: &'a [(&'a str, &'a str)],
     debug: &'a str,
+    memproxy: bool,
 }
 
 impl<'a> Launch<'a> {
@@ -143,7 +144,14 @@ impl<'a> Launch<'a> {
             extra_preload: None,
             env: &[],
             debug: "0",
+            memproxy: true,
         }
+    }
+
+    /// The allocator alone, without memproxy: what the platform does.
+    pub fn without_memproxy(mut self) -> Launch<'a> {
+        self.memproxy = false;
+        self
     }
 
     pub fn args(mut self, args: &'a [&'a str]) -> Launch<'a> {
@@ -180,7 +188,10 @@ impl<'a> Launch<'a> {
             Route::NotExcluded => "some-other-program",
         };
         let config = dir.config(format!("# stress\n{listed}\n"));
-        let preload = std::iter::once(Artifacts::shared().memproxy.as_path())
+        let preload = self
+            .memproxy
+            .then_some(Artifacts::shared().memproxy.as_path())
+            .into_iter()
             .chain(self.allocator.path.as_deref())
             .chain(self.extra_preload);
         // Forked children that outlive the fixture are killed with its
