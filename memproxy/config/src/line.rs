@@ -19,39 +19,64 @@ pub enum Line<'a> {
     Entry(Entry<'a>),
 }
 
-/// A trimmed, non-empty, non-comment line.
+/// A trimmed, non-empty, non-comment line: an optional leading `!`, then
+/// the name, path or pattern it is compared by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Entry<'a>(&'a [u8]);
+pub struct Entry<'a> {
+    negated: bool,
+    body: &'a [u8],
+}
 
 impl<'a> Entry<'a> {
-    /// The entry exactly as compared.
+    /// What the entry is compared by: the line less its blanks and its `!`.
     pub fn bytes(&self) -> &'a [u8] {
-        self.0
+        self.body
+    }
+
+    /// A `!` line re-includes what it matches: a program it names is not
+    /// excluded, unless a later line excludes it again.
+    pub fn is_negated(&self) -> bool {
+        self.negated
     }
 
     /// A path entry (starts with `/`) is compared with full paths; any other
     /// entry with the last path component.
     pub fn is_path(&self) -> bool {
-        self.0.first() == Some(&b'/')
+        self.body.first() == Some(&b'/')
+    }
+
+    /// A pattern holds `*`, `?`, `[` or `\` and is matched as the
+    /// [`crate::glob`] module says; any other entry is compared byte for
+    /// byte.
+    pub fn is_pattern(&self) -> bool {
+        crate::glob::is_pattern(self.body)
     }
 
     /// Whether some program could ever match this entry. A name entry holding
-    /// `/` cannot equal a last path component, and a path entry ending in `/`
-    /// names a directory.
+    /// `/` cannot equal a last path component, a path entry ending in `/`
+    /// names a directory, a `!` alone names nothing, and a malformed or
+    /// over-long pattern never matches.
     pub fn can_match(&self) -> bool {
-        if self.is_path() {
-            self.0.last() != Some(&b'/')
+        let shape = if self.is_path() {
+            self.body.last() != Some(&b'/')
         } else {
-            !self.0.contains(&b'/')
-        }
+            !self.body.is_empty() && !self.body.contains(&b'/')
+        };
+        shape
+            && (!self.is_pattern()
+                || self.body.len() <= LONGEST_PATTERN && crate::glob::problem(self.body).is_none())
     }
 
-    /// Which of the program's names this entry equals, if any. Execfn is
+    /// Which of the program's names this entry matches, if any. Execfn is
     /// preferred when both match, since it is the name the user typed.
     pub fn matches(&self, identity: &Identity<'_>) -> Option<NameSource> {
         Names::of(identity).matched_by(*self)
     }
 }
+
+/// A pattern longer than this never matches (no name is longer than
+/// `PATH_MAX`, and the library reads each line into a fixed buffer).
+pub const LONGEST_PATTERN: usize = 4096;
 
 /// The four forms of a program's names an entry can equal, worked out once
 /// for a whole file rather than once per line.
@@ -75,6 +100,16 @@ impl<'a> Names<'a> {
 
     /// See [`Entry::matches`].
     pub fn matched_by(&self, entry: Entry<'_>) -> Option<NameSource> {
+        self.matched_within(entry, LONGEST_PATTERN)
+    }
+
+    /// [`Names::matched_by`], with patterns longer than `longest_pattern`
+    /// never matching.
+    pub(crate) fn matched_within(
+        &self,
+        entry: Entry<'_>,
+        longest_pattern: usize,
+    ) -> Option<NameSource> {
         let (first, second, sources) = if entry.is_path() {
             (
                 self.execfn,
@@ -88,10 +123,22 @@ impl<'a> Names<'a> {
                 [NameSource::ExecfnName, NameSource::ExeName],
             )
         };
-        // An empty name is unknown and matches nothing; entries are never empty.
-        if first == entry.0 {
+        let pattern = entry.is_pattern();
+        if pattern && entry.body.len() > longest_pattern {
+            return None;
+        }
+        let matches = |name: &[u8]| {
+            // An empty name is unknown and matches nothing.
+            !name.is_empty()
+                && if pattern {
+                    crate::glob::matches(entry.body, name)
+                } else {
+                    name == entry.body
+                }
+        };
+        if matches(first) {
             Some(sources[0])
-        } else if second == entry.0 {
+        } else if matches(second) {
             Some(sources[1])
         } else {
             None
@@ -105,7 +152,14 @@ pub fn classify_line(raw: &[u8]) -> Line<'_> {
     match trimmed.first() {
         None => Line::Blank,
         Some(b'#' | b';') => Line::Comment,
-        Some(_) => Line::Entry(Entry(trimmed)),
+        Some(b'!') => Line::Entry(Entry {
+            negated: true,
+            body: trim(trimmed.get(1..).unwrap_or(&[])),
+        }),
+        Some(_) => Line::Entry(Entry {
+            negated: false,
+            body: trimmed,
+        }),
     }
 }
 

@@ -6,7 +6,8 @@
 //! with failures saved under `tests/fuzz.proptest-regressions` and replayed
 //! first on every later run.
 //!
-//! Every property compares [`find_first_match`] with the plain whole-file
+//! Every property compares [`decide`] (with a small pattern limit, so that
+//! lines longer than it stream through small buffers) with the plain whole-file
 //! model in `tests/model` (shared with `scan_vs_model.rs`), on any byte
 //! values, lines far longer than the scan buffer, buffers of any size, and
 //! reads split anywhere. It also checks that the scan never panics (a panic
@@ -25,7 +26,7 @@
 mod model;
 
 use memproxy_config::{
-    Identity, Line, NameSource, Names, ReadBytes, ScanError, classify_line, find_first_match,
+    Identity, Line, NameSource, Names, ReadBytes, ScanError, classify_line, decide_within,
     find_newline,
 };
 use proptest::prelude::*;
@@ -95,24 +96,33 @@ impl ReadBytes for Reader<'_> {
     }
 }
 
-type Verdict = Result<Option<(u64, NameSource)>, ScanError<ReadFailure>>;
+type Verdict = Result<Option<(u64, NameSource, bool)>, ScanError<ReadFailure>>;
+
+/// The pattern length limit of these properties (the library's is 4096).
+const LONGEST_PATTERN: usize = 24;
+
+/// The buffer the scan needs: longer than any name, any pattern, and a `!`.
+fn least_buffer(who: &Identity<'_>) -> usize {
+    who.longest_name().max(LONGEST_PATTERN) + 2
+}
 
 fn scan(file: &[u8], who: &Identity<'_>, buffer: usize, sizes: &[usize]) -> Verdict {
     let mut reader = Reader::new(file, sizes);
     let mut buf = vec![0u8; buffer];
-    find_first_match(&mut reader, &mut buf, who).map(|found| found.map(|f| (f.line, f.source)))
+    decide_within(&mut reader, &mut buf, who, LONGEST_PATTERN)
+        .map(|found| found.map(|f| (f.line, f.source, f.excluded)))
 }
 
 /// What the scan must answer, per the crate docs: nothing for a program
 /// without names, a refusal for a buffer that cannot hold the longest
-/// name, the model's verdict otherwise.
+/// name or pattern, the model's verdict otherwise.
 fn expected(file: &[u8], who: &Identity<'_>, buffer: usize) -> Verdict {
     if who.longest_name() == 0 {
         Ok(None)
-    } else if buffer <= who.longest_name() {
+    } else if buffer < least_buffer(who) {
         Err(ScanError::BufferTooSmall)
     } else {
-        Ok(model::first_match(file, who))
+        Ok(model::decide_within(file, who, LONGEST_PATTERN))
     }
 }
 
@@ -147,8 +157,20 @@ fn hostile_file(execfn: Vec<u8>, exe: Vec<u8>) -> impl Strategy<Value = Vec<u8>>
         let last = model::last_component(name);
         let blanks = |n: usize| vec![b" \t\r"[n % 3]; n % 7];
         let mut out = Vec::new();
-        match form % 7 {
+        match form % 10 {
             0 => out.extend_from_slice(name),
+            7 => {
+                // Re-included by a `!` line.
+                out.push(b'!');
+                out.extend(blanks(pad));
+                out.extend_from_slice(last);
+            }
+            8 => {
+                // A pattern that matches the name, or nearly.
+                out.extend_from_slice(&last[..last.len() / 2]);
+                out.push([b'*', b'?', b'['][pad % 3]);
+            }
+            9 => out.extend_from_slice([&b"*"[..], b"!*", b"?*", b"[!a]*", b"\\"][pad % 5]),
             1 => out.extend_from_slice(last),
             2 => {
                 out.extend(blanks(pad));
@@ -228,13 +250,12 @@ proptest! {
         sizes in read_sizes(),
     ) {
         let who = Identity { execfn: &execfn, exe: &exe };
-        let buffer = who.longest_name() + slack;
+        let buffer = least_buffer(&who) + slack;
         prop_assert_eq!(scan(&file, &who, buffer, &sizes), expected(&file, &who, buffer));
     }
 
     /// A reader that fails is reported, never taken for end of file: the
-    /// scan either fails with the reader's error or found a match before
-    /// the failure, and then it is the model's first match.
+    /// last line decides, so no verdict can come from a partial read.
     #[test]
     fn a_failing_read_is_reported(
         (execfn, exe, file) in (identity_bytes(), identity_bytes())
@@ -250,20 +271,14 @@ proptest! {
         prop_assume!(who.longest_name() > 0);
         let mut reader = Reader::new(&file, &sizes);
         reader.fail_at = Some(fail_at);
-        let mut buf = vec![0u8; who.longest_name() + slack];
-        let verdict = find_first_match(&mut reader, &mut buf, &who)
-            .map(|found| found.map(|f| (f.line, f.source)));
+        let mut buf = vec![0u8; least_buffer(&who) + slack];
+        let verdict = decide_within(&mut reader, &mut buf, &who, LONGEST_PATTERN)
+            .map(|found| found.map(|f| (f.line, f.source, f.excluded)));
         if !reader.failed {
             // The scan finished before the failing read.
-            prop_assert_eq!(verdict, Ok(model::first_match(&file, &who)));
+            prop_assert_eq!(verdict, Ok(model::decide_within(&file, &who, LONGEST_PATTERN)));
         } else {
-            match verdict {
-                Err(error) => prop_assert_eq!(error, ScanError::Read(ReadFailure::Injected)),
-                Ok(found) => {
-                    prop_assert!(found.is_some(), "no match claimed from a partial read");
-                    prop_assert_eq!(found, model::first_match(&file, &who));
-                }
-            }
+            prop_assert_eq!(verdict, Err(ScanError::Read(ReadFailure::Injected)));
         }
     }
 
@@ -278,7 +293,7 @@ proptest! {
     ) {
         let line: Vec<u8> = line.into_iter().filter(|&b| b != b'\n').collect();
         let who = Identity { execfn: &execfn, exe: &exe };
-        let expected = model::first_match(&line, &who).map(|(_, source)| source);
+        let expected = model::decide(&line, &who).map(|(_, source, _)| source);
         let seen = match classify_line(&line) {
             Line::Entry(entry) => {
                 let through_names = Names::of(&who).matched_by(entry);
@@ -301,7 +316,7 @@ proptest! {
     ) {
         let name: Vec<u8> = name
             .into_iter()
-            .filter(|b| !b" \t\r\n/#;".contains(b))
+            .filter(|b| !b" \t\r\n/#;!*?[\\".contains(b))
             .collect();
         prop_assume!(!name.is_empty());
         let execfn = [b"/opt/".as_slice(), &name].concat();
@@ -310,12 +325,12 @@ proptest! {
         file.push(b'\n');
         let line = file.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
         file.extend_from_slice(&name);
-        let buffer = who.longest_name() + slack;
+        let buffer = least_buffer(&who) + slack;
         let verdict = scan(&file, &who, buffer, &sizes);
-        let model = model::first_match(&file, &who);
+        let model = model::decide_within(&file, &who, LONGEST_PATTERN);
         prop_assert_eq!(verdict, Ok(model));
-        let (found_line, _) = model.expect("the name is listed");
-        prop_assert!(found_line <= line);
+        // The listed name is the last line, so it decides.
+        prop_assert_eq!(model.map(|(found, _, excluded)| (found, excluded)), Some((line, true)));
     }
 
     #[test]

@@ -3,6 +3,8 @@
 
 use std::ffi::CString;
 
+mod model;
+
 use memproxy_config::glob;
 use proptest::prelude::*;
 
@@ -19,78 +21,6 @@ fn fnmatch(pattern: &[u8], text: &[u8]) -> Option<bool> {
     // SAFETY: both are NUL-terminated strings that outlive the call.
     let result = unsafe { libc::fnmatch(pattern.as_ptr(), text.as_ptr(), flags) };
     Some(result == 0)
-}
-
-/// A deliberately naive matcher: exponential, obviously right, for short
-/// inputs only. Brackets hold single bytes, ranges and negation; it knows
-/// no classes (the generator makes none for it).
-fn model(pattern: &[u8], text: &[u8]) -> bool {
-    match pattern.split_first() {
-        None => text.is_empty(),
-        Some((b'*', rest)) => (0..=text.len())
-            .take_while(|&taken| !text[..taken].contains(&b'/'))
-            .any(|taken| model(rest, &text[taken..])),
-        Some((b'?', rest)) => {
-            matches!(text.split_first(), Some((&c, tail)) if c != b'/' && model(rest, tail))
-        }
-        Some((b'\\', rest)) => match rest.split_first() {
-            None => false,
-            Some((&escaped, rest)) => {
-                matches!(text.split_first(), Some((&c, tail)) if c == escaped && model(rest, tail))
-            }
-        },
-        Some((b'[', rest)) => match model_bracket(rest) {
-            Some((members, negated, after)) => matches!(
-                text.split_first(),
-                Some((&c, tail)) if c != b'/' && members.contains(&c) != negated && model(after, tail)
-            ),
-            // Malformed: no path through the pattern can get past it.
-            None => false,
-        },
-        Some((&literal, rest)) => {
-            matches!(text.split_first(), Some((&c, tail)) if c == literal && model(rest, tail))
-        }
-    }
-}
-
-/// The bytes a bracket (after its `[`) admits, whether it is negated, and
-/// the pattern after its `]`; `None` when it never closes.
-fn model_bracket(body: &[u8]) -> Option<(Vec<u8>, bool, &[u8])> {
-    let (negated, mut rest) = match body.split_first() {
-        Some((b'!' | b'^', rest)) => (true, rest),
-        _ => (false, body),
-    };
-    let mut singles: Vec<u8> = Vec::new();
-    let mut first = true;
-    loop {
-        let (&c, tail) = rest.split_first()?;
-        if c == b']' && !first {
-            return Some((singles, negated, tail));
-        }
-        first = false;
-        let (low, tail) = if c == b'\\' {
-            let (&escaped, tail) = tail.split_first()?;
-            (escaped, tail)
-        } else {
-            (c, tail)
-        };
-        match tail {
-            [b'-', high, after @ ..] if *high != b']' => {
-                let (high, after) = if *high == b'\\' {
-                    let (&escaped, after) = after.split_first()?;
-                    (escaped, after)
-                } else {
-                    (*high, after)
-                };
-                singles.extend(low..=high);
-                rest = after;
-            }
-            _ => {
-                singles.push(low);
-                rest = tail;
-            }
-        }
-    }
 }
 
 fn pattern_bytes() -> impl Strategy<Value = Vec<u8>> {
@@ -160,7 +90,7 @@ proptest! {
     fn agrees_with_the_recursive_model(pattern in pattern_bytes(), text in text_bytes()) {
         prop_assert_eq!(
             glob::matches(&pattern, &text),
-            model(&pattern, &text),
+            model::glob(&pattern, &text),
             "pattern {:?} text {:?}",
             String::from_utf8_lossy(&pattern),
             String::from_utf8_lossy(&text)

@@ -98,3 +98,57 @@ fn other_programs_do_not_match(#[case] entry: &str, #[case] execfn: &str, #[case
 fn basename_is_after_the_last_slash(#[case] path: &[u8], #[case] expected: &[u8]) {
     assert_eq!(basename(path), expected);
 }
+
+#[rstest]
+#[case::family("python3.*", "/usr/bin/python3.11", Some(NameSource::ExecfnName))]
+#[case::family_by_exe("python3.*", "/opt/tool.py", None)]
+#[case::vendor_dir("/opt/vendor/*", "/opt/vendor/daemon", Some(NameSource::ExecfnPath))]
+#[case::star_stops_at_slash("/opt/vendor/*", "/opt/vendor/bin/daemon", None)]
+#[case::bracket("[tb]op", "/usr/bin/top", Some(NameSource::ExecfnName))]
+#[case::negated_bracket("[!t]op", "/usr/bin/top", None)]
+#[case::question("t?p", "/usr/bin/top", Some(NameSource::ExecfnName))]
+#[case::escaped_star("a\\*", "/x/a*", Some(NameSource::ExecfnName))]
+#[case::escaped_star_is_literal("a\\*", "/x/ab", None)]
+#[case::everything("*", "/usr/bin/top", Some(NameSource::ExecfnName))]
+#[case::negation_matches_its_body("!top", "/usr/bin/top", Some(NameSource::ExecfnName))]
+#[case::negation_blanks_ignored("! \ttop", "/usr/bin/top", Some(NameSource::ExecfnName))]
+#[case::literal_bang("\\!top", "/usr/bin/!top", Some(NameSource::ExecfnName))]
+#[case::malformed_never("[top", "/usr/bin/[top", None)]
+#[case::name_pattern_with_slash("bin/*", "/usr/bin/top", None)]
+fn patterns_and_negation(
+    #[case] entry: &str,
+    #[case] execfn: &str,
+    #[case] expected: Option<NameSource>,
+) {
+    assert_eq!(matches(entry, execfn, ""), expected);
+}
+
+#[test]
+fn a_bang_alone_names_nothing() {
+    let Line::Entry(entry) = classify_line(b"!") else {
+        panic!("'!' is an entry line")
+    };
+    assert!(entry.is_negated());
+    assert!(entry.bytes().is_empty());
+    assert!(!entry.can_match());
+    assert_eq!(matches("!", "/usr/bin/top", "/usr/bin/top"), None);
+}
+
+#[test]
+fn the_last_matching_line_decides() {
+    let who = Identity {
+        execfn: b"/usr/sbin/mysqld",
+        exe: b"/usr/sbin/mysqld",
+    };
+    let decide = |config: &str| {
+        let mut buf = vec![0u8; memproxy_config::longest_kept_line(&who) + 1];
+        memproxy_config::decide(&mut config.as_bytes(), &mut buf, &who)
+            .expect("an in-memory read cannot fail")
+            .map(|decision| (decision.line, decision.excluded))
+    };
+    assert_eq!(decide("*\n!mysqld\n!redis-server\n"), Some((2, false)));
+    assert_eq!(decide("*\n!redis-server\n"), Some((1, true)));
+    assert_eq!(decide("!mysqld\n*\n"), Some((2, true)));
+    assert_eq!(decide("mysqld\n!mysql*\nmysqld\n"), Some((3, true)));
+    assert_eq!(decide("# nothing\n"), None);
+}

@@ -3,7 +3,7 @@
 
 mod model;
 
-use memproxy_config::{Identity, ReadBytes, ScanError, find_first_match, find_newline};
+use memproxy_config::{Identity, NameSource, ReadBytes, ScanError, decide, decide_within, find_newline};
 use proptest::prelude::*;
 use rstest::rstest;
 
@@ -27,20 +27,24 @@ impl ReadBytes for Chunked<'_> {
     }
 }
 
+/// The pattern length limit the streaming tests use, so that small buffers
+/// still see lines longer than it.
+const LONGEST_PATTERN: usize = 24;
+
 fn scan(
     file: &[u8],
     who: &Identity<'_>,
     buffer: usize,
     sizes: Vec<usize>,
-) -> Option<(u64, memproxy_config::NameSource)> {
+) -> Option<(u64, NameSource, bool)> {
     let mut reader = Chunked {
         rest: file,
         sizes,
         turn: 0,
     };
     let mut buf = vec![0u8; buffer];
-    match find_first_match(&mut reader, &mut buf, who) {
-        Ok(found) => found.map(|f| (f.line, f.source)),
+    match decide_within(&mut reader, &mut buf, who, LONGEST_PATTERN) {
+        Ok(found) => found.map(|f| (f.line, f.source, f.excluded)),
         Err(error) => panic!("scan failed: {error:?}"),
     }
 }
@@ -48,7 +52,8 @@ fn scan(
 /// Bytes that matter to the format, plus a few that must not.
 fn config_byte() -> impl Strategy<Value = u8> {
     prop::sample::select(vec![
-        b'\n', b'\r', b' ', b'\t', b'#', b';', b'/', b'a', b'b', 0u8, 0xff,
+        b'\n', b'\r', b' ', b'\t', b'#', b';', b'/', b'a', b'b', 0u8, 0xff, b'!', b'*', b'?',
+        b'[', b']', b'\\',
     ])
 }
 
@@ -71,8 +76,11 @@ proptest! {
         sizes in prop::collection::vec(1usize..64, 1..6),
     ) {
         let who = Identity { execfn: &execfn, exe: &exe };
-        let buffer = who.longest_name() + slack;
-        prop_assert_eq!(scan(&file, &who, buffer, sizes), model::first_match(&file, &who));
+        let buffer = who.longest_name().max(LONGEST_PATTERN) + 1 + slack;
+        prop_assert_eq!(
+            scan(&file, &who, buffer, sizes),
+            model::decide_within(&file, &who, LONGEST_PATTERN)
+        );
     }
 
     #[test]
@@ -88,9 +96,10 @@ proptest! {
         file.extend_from_slice(b"target");
         file.extend_from_slice(&padding);
         let who = Identity { execfn: b"/bin/target", exe: b"/usr/bin/other" };
-        let expected = model::first_match(&file, &who);
-        prop_assert!(expected.is_some());
-        prop_assert_eq!(scan(&file, &who, who.longest_name() + slack, sizes), expected);
+        let expected = model::decide_within(&file, &who, LONGEST_PATTERN);
+        prop_assert_eq!(expected.map(|(_, _, excluded)| excluded), Some(true));
+        let buffer = who.longest_name().max(LONGEST_PATTERN) + 1 + slack;
+        prop_assert_eq!(scan(&file, &who, buffer, sizes), expected);
     }
 
     #[test]
@@ -110,7 +119,7 @@ fn long_lines_do_not_hide_an_entry(#[case] file: String) {
         execfn: b"/usr/bin/top",
         exe: b"/usr/bin/top",
     };
-    let expected = model::first_match(file.as_bytes(), &who);
+    let expected = model::decide_within(file.as_bytes(), &who, LONGEST_PATTERN);
     assert!(expected.is_some());
     assert_eq!(scan(file.as_bytes(), &who, 64, vec![4096]), expected);
 }
@@ -124,7 +133,7 @@ fn lines_that_only_look_like_the_entry_do_not_match(#[case] file: String) {
         execfn: b"/usr/bin/top",
         exe: b"",
     };
-    assert_eq!(scan(file.as_bytes(), &who, 16, vec![7]), None);
+    assert_eq!(scan(file.as_bytes(), &who, LONGEST_PATTERN + 2, vec![7]), None);
 }
 
 #[test]
@@ -133,12 +142,16 @@ fn a_buffer_that_cannot_hold_the_name_is_refused() {
         execfn: b"/usr/bin/top",
         exe: b"",
     };
-    let mut buf = [0u8; 12];
+    // The library's limit on patterns needs a buffer longer than it.
+    let mut buf = vec![0u8; memproxy_config::longest_kept_line(&who)];
     let mut reader: &[u8] = b"top\n";
     assert_eq!(
-        find_first_match(&mut reader, &mut buf, &who),
+        decide(&mut reader, &mut buf, &who),
         Err(ScanError::BufferTooSmall)
     );
+    buf.push(0);
+    let mut reader: &[u8] = b"top\n";
+    assert!(matches!(decide(&mut reader, &mut buf, &who), Ok(Some(_))));
 }
 
 #[test]
@@ -146,5 +159,5 @@ fn an_unnamed_program_matches_nothing_without_reading() {
     let who = Identity::default();
     let mut buf = [0u8; 4];
     let mut reader: &[u8] = b"\n\n";
-    assert_eq!(find_first_match(&mut reader, &mut buf, &who), Ok(None));
+    assert_eq!(decide(&mut reader, &mut buf, &who), Ok(None));
 }
