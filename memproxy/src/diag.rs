@@ -124,14 +124,20 @@ pub fn report(decision: &Decision<'_>, buf: &mut [u8]) {
             .raw(b"unreadable")
             .key(key::CONFIG_ERRNO)
             .number(errno as u64),
-        Verdict::NoMatch | Verdict::Excluded(_) => line.raw(b"read"),
+        Verdict::NoMatch | Verdict::Decided(_) => line.raw(b"read"),
     };
     match decision.verdict {
-        Verdict::Excluded(found) => line
+        Verdict::Decided(decision) => line
             .key(key::MATCH)
-            .number(found.line)
+            .number(decision.line)
             .key(key::SOURCE)
-            .quoted(found.source.label().as_bytes()),
+            .quoted(decision.source.label().as_bytes())
+            .key(key::EFFECT)
+            .raw(if decision.excluded {
+                b"exclude"
+            } else {
+                b"include"
+            }),
         _ => line.key(key::MATCH).raw(b"none"),
     };
     if decision.bootstrap_used {

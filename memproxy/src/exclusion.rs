@@ -2,7 +2,7 @@
 
 use core::ffi::CStr;
 
-use memproxy_config::{Found, Identity, ScanError, find_first_match};
+use memproxy_config::{Decision, Identity, ScanError, decide};
 
 use crate::sys::{self, Errno, Fd, FileKind};
 
@@ -20,17 +20,19 @@ pub enum Verdict {
     /// Open or read failed: nothing is excluded.
     Unreadable(Errno),
     NoMatch,
-    Excluded(Found),
+    /// The last matching line: it excludes, or re-includes (a `!` line).
+    Decided(Decision),
 }
 
 impl Verdict {
     pub fn excludes(&self) -> bool {
-        matches!(self, Verdict::Excluded(_))
+        matches!(self, Verdict::Decided(decision) if decision.excluded)
     }
 }
 
-/// Scans the config at `path` for an entry naming `identity`, using `buf` as
-/// the only memory (it must be longer than any name in `identity`).
+/// Scans the config at `path` for the last entry naming `identity`, using
+/// `buf` as the only memory (it must be longer than
+/// [`memproxy_config::longest_kept_line`]).
 pub fn read(path: &CStr, identity: &Identity<'_>, buf: &mut [u8]) -> Verdict {
     match sys::file_kind(path) {
         Err(libc::ENOENT | libc::ENOTDIR) => return Verdict::Missing,
@@ -49,8 +51,8 @@ pub fn read(path: &CStr, identity: &Identity<'_>, buf: &mut [u8]) -> Verdict {
         Ok(kind) => return Verdict::NotRegular(kind),
         Err(errno) => return Verdict::Unreadable(errno),
     }
-    match find_first_match(&mut file, buf, identity) {
-        Ok(Some(found)) => Verdict::Excluded(found),
+    match decide(&mut file, buf, identity) {
+        Ok(Some(decision)) => Verdict::Decided(decision),
         Ok(None) => Verdict::NoMatch,
         Err(ScanError::Read(errno)) => Verdict::Unreadable(errno),
         Err(ScanError::BufferTooSmall) => Verdict::Unreadable(libc::ENAMETOOLONG),

@@ -32,10 +32,16 @@ const EXIT_NOT_FOUND: u8 = 127;
 const HELP: &str = "\
 The command runs with LD_PRELOAD=<libmemproxy.so>:<allocator> (before any
 LD_PRELOAD already set) and MEMPROXY_CONF pointing at a temporary config:
-empty with --include (the default), listing the command's name with
---exclude. Only the command itself is excluded; programs it starts get the
-allocator unless their own names are listed. /etc/ld.so.preload still
+empty by default (or with a bare --include), listing the command's name with
+a bare --exclude. Only the command itself is excluded; programs it starts get
+the allocator unless their own names are listed. /etc/ld.so.preload still
 applies after LD_PRELOAD.
+
+--exclude=PATTERN and --include=PATTERN (repeatable; note the '=') write
+config lines instead: each --exclude=P a line 'P', then each --include=P a
+line '!P', so an --include wins over an --exclude (the last matching line
+decides). For example, every Python but 3.11:
+  memproxy run --exclude='python3*' --include=python3.11 -- make test
 
 Allocators: jemalloc, mimalloc, tcmalloc (tcmalloc_minimal), tcmalloc-full
 (gperftools' tcmalloc), tbb (the oneTBB proxy), each by the file this Debian
@@ -63,12 +69,28 @@ pub struct Args {
     /// path or a library name
     #[arg(long, value_name = "NAME|PATH", default_value = "jemalloc")]
     pub allocator: OsString,
-    /// List the command's name in the temporary config: it gets glibc's malloc
-    #[arg(long, conflicts_with = "include")]
-    pub exclude: bool,
-    /// Use an empty temporary config: the command gets the allocator (default)
-    #[arg(long)]
-    pub include: bool,
+    /// Exclude the command (bare), or programs matching PATTERN: they get
+    /// glibc's malloc
+    #[arg(
+        long,
+        value_name = "PATTERN",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "",
+        action = clap::ArgAction::Append
+    )]
+    pub exclude: Vec<OsString>,
+    /// Re-include programs matching PATTERN (a '!' line, after every
+    /// --exclude); bare, it keeps the default empty config
+    #[arg(
+        long,
+        value_name = "PATTERN",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "",
+        action = clap::ArgAction::Append
+    )]
+    pub include: Vec<OsString>,
     /// The libmemproxy.so to preload
     #[arg(long, value_name = "PATH")]
     pub lib: Option<PathBuf>,
@@ -111,11 +133,7 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
         .command
         .first()
         .ok_or_else(|| Failure("no command given".to_owned()))?;
-    let config_contents = if args.exclude {
-        exclusion_entry(program.as_bytes())?
-    } else {
-        Vec::new()
-    };
+    let config_contents = config_lines(program.as_bytes(), &args.exclude, &args.include)?;
     let config = write_config(&config_contents)?;
 
     if args.json {
@@ -126,7 +144,7 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
             ld_preload: shown_os(&ld_preload),
             memproxy_conf: shown_os(config.path()),
             config_contents: String::from_utf8_lossy(&config_contents).into_owned(),
-            excluded: args.exclude,
+            excluded: excludes(&config_contents, program.as_bytes()),
             debug: args.debug,
         };
         let line = serde_json::to_string(&set_up)
@@ -186,6 +204,60 @@ fn preload_value(lib: &Path, allocator: Option<&Path>) -> Result<OsString, Failu
         names.push(&existing);
     }
     Ok(preload::join(&names))
+}
+
+/// The temporary config: one line per `--exclude` (the command's name for a
+/// bare one), then a `!` line per `--include`.
+fn config_lines(
+    program: &[u8],
+    excluded: &[OsString],
+    included: &[OsString],
+) -> Result<Vec<u8>, Failure> {
+    let mut config = Vec::new();
+    for pattern in excluded {
+        if pattern.is_empty() {
+            config.extend(exclusion_entry(program)?);
+        } else {
+            config.extend(pattern_line(b"", pattern.as_bytes())?);
+        }
+    }
+    for pattern in included.iter().filter(|pattern| !pattern.is_empty()) {
+        config.extend(pattern_line(b"!", pattern.as_bytes())?);
+    }
+    Ok(config)
+}
+
+/// `prefix` and `pattern` as one config line, refused when the library
+/// would not read it as that entry or it could never match.
+fn pattern_line(prefix: &[u8], pattern: &[u8]) -> Result<Vec<u8>, Failure> {
+    let line = [prefix, pattern].concat();
+    let usable = match classify_line(&line) {
+        Line::Entry(entry) => {
+            entry.bytes() == pattern && entry.can_match() && !pattern.contains(&b'\n')
+        }
+        _ => false,
+    };
+    if !usable {
+        let why = match memproxy_config::glob::problem(pattern) {
+            Some(_) => "is not a valid pattern (see memproxy check)",
+            None => "cannot be a config line that matches a program",
+        };
+        return Err(Failure(format!("'{}' {why}", shown(pattern))));
+    }
+    Ok([line.as_slice(), b"\n"].concat())
+}
+
+/// Whether `config` excludes the command by the name it was given.
+fn excludes(config: &[u8], program: &[u8]) -> bool {
+    let identity = Identity {
+        execfn: program,
+        exe: b"",
+    };
+    let mut buffer = vec![0u8; memproxy_config::longest_kept_line(&identity) + 1];
+    memproxy_config::decide(&mut &config[..], &mut buffer, &identity)
+        .ok()
+        .flatten()
+        .is_some_and(|decision| decision.excluded)
 }
 
 /// The config line that excludes `program`, checked with the library's own

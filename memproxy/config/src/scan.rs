@@ -157,7 +157,10 @@ fn make_room(buf: &mut [u8], partial: Partial, keep: usize) -> (Partial, usize) 
     // Blanks between a leading `!` and its entry are not part of it either.
     if buf.first() == Some(&b'!') {
         let rest = buf.get(1..).unwrap_or(&[]);
-        let gap = rest.iter().position(|&b| !is_blank(b)).unwrap_or(rest.len());
+        let gap = rest
+            .iter()
+            .position(|&b| !is_blank(b))
+            .unwrap_or(rest.len());
         if gap > 0 {
             if let Some(tail) = buf.get_mut(1..) {
                 tail.copy_within(gap.., 0);

@@ -3,7 +3,9 @@
 
 mod model;
 
-use memproxy_config::{Identity, NameSource, ReadBytes, ScanError, decide, decide_within, find_newline};
+use memproxy_config::{
+    Identity, NameSource, ReadBytes, ScanError, decide, decide_within, find_newline,
+};
 use proptest::prelude::*;
 use rstest::rstest;
 
@@ -52,8 +54,8 @@ fn scan(
 /// Bytes that matter to the format, plus a few that must not.
 fn config_byte() -> impl Strategy<Value = u8> {
     prop::sample::select(vec![
-        b'\n', b'\r', b' ', b'\t', b'#', b';', b'/', b'a', b'b', 0u8, 0xff, b'!', b'*', b'?',
-        b'[', b']', b'\\',
+        b'\n', b'\r', b' ', b'\t', b'#', b';', b'/', b'a', b'b', 0u8, 0xff, b'!', b'*', b'?', b'[',
+        b']', b'\\',
     ])
 }
 
@@ -133,7 +135,10 @@ fn lines_that_only_look_like_the_entry_do_not_match(#[case] file: String) {
         execfn: b"/usr/bin/top",
         exe: b"",
     };
-    assert_eq!(scan(file.as_bytes(), &who, LONGEST_PATTERN + 2, vec![7]), None);
+    assert_eq!(
+        scan(file.as_bytes(), &who, LONGEST_PATTERN + 2, vec![7]),
+        None
+    );
 }
 
 #[test]

@@ -13,12 +13,15 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use memproxy_config::{Entry, Line, classify_line, is_blank, lines};
+use memproxy_config::glob::{self, Problem};
+use memproxy_config::{Entry, LONGEST_PATTERN, Line, classify_line, is_blank, lines};
 use serde::Serialize;
 
 use crate::config_file::{self, ConfigPath, Source, State};
 use crate::report::{Counts, Finding};
 use crate::shown::{shown, shown_os};
+
+use super::patterns::Shape;
 
 /// No file name can be longer (`NAME_MAX`).
 const LONGEST_NAME: usize = 255;
@@ -74,8 +77,13 @@ pub struct ListedEntry {
     pub entry: String,
     /// Its length in bytes, as compared.
     pub length: usize,
-    /// False for a name holding '/' or a path ending in '/' ([`Entry::can_match`]).
+    /// False for a name holding '/', a path ending in '/', a `!` alone or a
+    /// malformed pattern ([`Entry::can_match`]).
     pub can_match: bool,
+    /// A `!` line: it re-includes what it matches.
+    pub negated: bool,
+    /// A shell pattern, rather than an exact name or path.
+    pub pattern: bool,
 }
 
 /// A config judged line by line.
@@ -231,7 +239,8 @@ pub struct Judged {
 pub fn judge(contents: &[u8], resolve: Resolve<'_>) -> Judged {
     let mut entries = Vec::new();
     let mut findings = Vec::new();
-    let mut first_seen: HashMap<&[u8], u64> = HashMap::new();
+    let mut first_seen: HashMap<(bool, &[u8]), u64> = HashMap::new();
+    let mut listed: Vec<(u64, Entry<'_>)> = Vec::new();
     for (number, raw) in lines(contents) {
         judge_line_bytes(raw, &mut findings, number);
         match classify_line(raw) {
@@ -255,7 +264,10 @@ pub fn judge(contents: &[u8], resolve: Resolve<'_>) -> Judged {
                     entry: shown(entry.bytes()),
                     length: entry.bytes().len(),
                     can_match: entry.can_match(),
+                    negated: entry.is_negated(),
+                    pattern: entry.is_pattern(),
                 });
+                listed.push((number, entry));
                 let mut add = |finding: Finding| findings.push(finding.at_line(number));
                 judge_entry(raw, &entry, number, &mut first_seen, &mut add);
                 if entry.is_path()
@@ -267,6 +279,7 @@ pub fn judge(contents: &[u8], resolve: Resolve<'_>) -> Judged {
             }
         }
     }
+    judge_across_lines(&listed, &mut findings);
     // One fix converts the whole file: say it once.
     findings
         .iter_mut()
@@ -323,33 +336,52 @@ fn judge_entry<'c>(
     raw: &[u8],
     entry: &Entry<'c>,
     number: u64,
-    first_seen: &mut HashMap<&'c [u8], u64>,
+    first_seen: &mut HashMap<(bool, &'c [u8]), u64>,
     add: &mut impl FnMut(Finding),
 ) {
     let bytes = entry.bytes();
     let display = shown(bytes);
 
     let without_crlf = raw.strip_suffix(b"\r").unwrap_or(raw);
-    if without_crlf != bytes {
+    if without_crlf != trim_blanks(without_crlf) {
         add(Finding::warning(
             "surrounding-blanks",
             format!("blanks around '{display}' are ignored: the entry is '{display}'"),
         )
         .with_fix("remove the leading and trailing blanks"));
     }
-    if let Some(&first) = first_seen.get(bytes) {
+    if let Some(&first) = first_seen.get(&(entry.is_negated(), bytes)) {
         add(Finding::warning(
             "duplicate",
-            format!("'{display}' repeats line {first}; the repeat has no effect"),
+            format!(
+                "'{}{display}' repeats line {first}; the repeat has no effect",
+                if entry.is_negated() { "!" } else { "" }
+            ),
         )
         .with_fix("remove one of the two lines"));
     } else {
-        first_seen.insert(bytes, number);
+        first_seen.insert((entry.is_negated(), bytes), number);
     }
-    if !entry.can_match() {
+    if entry.is_pattern()
+        && let Some(finding) = judge_pattern(bytes, &display)
+    {
+        add(finding);
+    }
+    if bytes.is_empty() {
+        add(Finding::warning(
+            "bang-alone",
+            "a '!' alone names nothing: the line has no effect",
+        )
+        .with_fix("write the name or pattern to re-include after the '!'"));
+    } else if !entry.can_match()
+        && !(entry.is_pattern()
+            && (glob::problem(bytes).is_some() || bytes.len() > LONGEST_PATTERN))
+    {
+        // Malformed and over-long patterns have findings of their own.
         add(never_matches(entry, &display));
     }
     let (limit, what) = match EntryKind::of(entry) {
+        _ if entry.is_pattern() => (LONGEST_PATTERN, "a pattern may be"),
         EntryKind::Path => (LONGEST_PATH, "a path (PATH_MAX - 1)"),
         EntryKind::Name => (LONGEST_NAME, "a file name (NAME_MAX)"),
     };
@@ -392,6 +424,146 @@ fn judge_entry<'c>(
                  not several programs; list one program per line"
             ),
         ));
+    }
+}
+
+/// Blanks trimmed from both ends, as the library trims a line.
+fn trim_blanks(line: &[u8]) -> &[u8] {
+    let start = line
+        .iter()
+        .position(|&b| !is_blank(b))
+        .unwrap_or(line.len());
+    let end = line
+        .iter()
+        .rposition(|&b| !is_blank(b))
+        .map_or(start, |last| last + 1);
+    &line[start..end]
+}
+
+/// A malformed pattern never matches: say which part is wrong.
+fn judge_pattern(bytes: &[u8], display: &str) -> Option<Finding> {
+    let (what, fix) = match glob::problem(bytes)? {
+        Problem::UnterminatedBracket(at) => (
+            format!("the '[' at byte {} has no closing ']'", at + 1),
+            "close the bracket expression, or write '\\[' for a literal '['",
+        ),
+        Problem::TrailingBackslash => (
+            "it ends in a '\\' that escapes nothing".to_owned(),
+            "remove the last '\\', or write '\\\\' for a literal one",
+        ),
+        Problem::InvalidClass(at) => (
+            format!(
+                "the bracket expression at byte {} names an unknown character class, or a \
+                 '[=' / '[.' term that is not one byte",
+                at + 1
+            ),
+            "use one of [:alnum:] [:alpha:] [:blank:] [:cntrl:] [:digit:] [:graph:] [:lower:] \
+             [:print:] [:punct:] [:space:] [:upper:] [:xdigit:]",
+        ),
+    };
+    Some(
+        Finding::warning(
+            "invalid-pattern",
+            format!("'{display}' is not a valid pattern ({what}): it never matches"),
+        )
+        .with_fix(fix),
+    )
+}
+
+/// Findings that need the lines before and after an entry: the last
+/// matching line decides, so a line can be undone, or undo nothing.
+fn judge_across_lines(listed: &[(u64, Entry<'_>)], findings: &mut Vec<Finding>) {
+    let shapes: Vec<Option<Shape>> = listed.iter().map(|(_, entry)| Shape::of(entry)).collect();
+    let shown_line = |(number, entry): &(u64, Entry<'_>)| {
+        let bang = if entry.is_negated() { "!" } else { "" };
+        format!("line {number} '{bang}{}'", shown(entry.bytes()))
+    };
+    for (index, (number, entry)) in listed.iter().enumerate() {
+        let Some(shape) = &shapes[index] else {
+            continue;
+        };
+        let later_bang = listed[index + 1..]
+            .iter()
+            .any(|(_, later)| later.is_negated() && later.can_match());
+        if !entry.is_negated() && shape.is_everything() && !later_bang {
+            findings.push(
+                Finding::error(
+                    "excludes-everything",
+                    format!(
+                        "'{}' matches every program and no '!' line follows it: EVERY program \
+                         on the host is excluded and gets glibc's allocator, so the custom \
+                         allocator serves nothing",
+                        shown(entry.bytes())
+                    ),
+                )
+                .at_line(*number)
+                .with_fix(
+                    "for an opt-in list, follow it with one '!name' line per program that \
+                     should get the custom allocator; otherwise remove it",
+                ),
+            );
+        }
+        if entry.is_negated() {
+            let earlier: Vec<&Shape> = shapes[..index]
+                .iter()
+                .zip(listed)
+                .filter(|(_, (_, before))| !before.is_negated())
+                .filter_map(|(shape, _)| shape.as_ref())
+                .collect();
+            if earlier.is_empty() {
+                findings.push(
+                    Finding::warning(
+                        "reincludes-nothing",
+                        format!(
+                            "no line before it excludes anything, so '!{}' can never matter: \
+                             the last matching line decides, and a '!' line only undoes \
+                             earlier ones",
+                            shown(entry.bytes())
+                        ),
+                    )
+                    .at_line(*number)
+                    .with_fix("move it after the lines it should make exceptions to, or remove it"),
+                );
+            } else if !earlier
+                .iter()
+                .any(|before| before.can_share_a_name_with(shape))
+            {
+                findings.push(
+                    Finding::note(
+                        "reincludes-other-names-only",
+                        format!(
+                            "no line before it excludes a program by a name '!{}' matches: it \
+                             matters only for a program whose other name (a symlink's target, \
+                             a script's interpreter) an earlier line excludes",
+                            shown(entry.bytes())
+                        ),
+                    )
+                    .at_line(*number),
+                );
+            }
+        }
+        let overriding = listed[index + 1..].iter().zip(&shapes[index + 1..]).find(
+            |((_, later), later_shape)| {
+                later_shape.as_ref().is_some_and(|later_shape| later_shape.covers(entry))
+                    // An exact repeat is reported as a duplicate already.
+                    && !(later.is_negated() == entry.is_negated() && later.bytes() == entry.bytes())
+            },
+        );
+        if let Some((later, _)) = overriding {
+            findings.push(
+                Finding::warning(
+                    "overridden",
+                    format!(
+                        "{} never decides: {}, further down, matches every program it \
+                         matches, and the last matching line decides",
+                        shown_line(&listed[index]),
+                        shown_line(later)
+                    ),
+                )
+                .at_line(*number)
+                .with_fix("remove it, or move it below the line that overrides it"),
+            );
+        }
     }
 }
 

@@ -12,6 +12,7 @@
 //! - [`text`]: the report for people (`--json` serialises the same values).
 
 mod judge;
+mod patterns;
 mod text;
 
 use std::path::PathBuf;
@@ -25,10 +26,28 @@ pub use judge::{Inspection, inspect};
 
 const HELP: &str = concat!(
     "\
+The rules (one entry per line):
+  name           excluded when it equals the last component of the path the
+                 program was executed by, or of /proc/self/exe
+  /full/path     excluded when it equals either whole path
+  python3.*      a shell pattern: * ? [...] (with ! or ^ and ranges) and \\
+                 as in fnmatch(3); no wildcard matches '/'
+  !name          re-included: not excluded (blanks after the '!' are ignored)
+  # ; comment    lines starting with # or ; (blanks and CR around are ignored)
+The LAST matching line decides; no match means not excluded. Lines without
+pattern characters or a leading '!' mean exactly what they always did.
+Opt-in list (only two services get the custom allocator):
+  *
+  !mysqld
+  !redis-server
+A malformed pattern (unclosed '[', trailing '\\', unknown class) never
+matches; so does one longer than 4096 bytes.
+
 Exit status:
   0  the config is fine (warnings allowed unless --strict)
   1  problems: the file is missing, unreadable or not a regular file
-     (the library then excludes nothing), or --strict and any warning
+     (the library then excludes nothing), a '*' excludes every program, or
+     --strict and any warning
   2  usage error
 
 Which file: CONFIG if given, else $MEMPROXY_CONF if set to an absolute path (as

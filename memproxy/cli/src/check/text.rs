@@ -65,8 +65,15 @@ fn print_entries(entries: &[ListedEntry]) {
         } else {
             "   (never matches)"
         };
+        let bang = if entry.negated { "!" } else { "" };
+        let how = match (entry.negated, entry.pattern) {
+            (false, false) => "",
+            (false, true) => "   (pattern)",
+            (true, false) => "   (re-includes)",
+            (true, true) => "   (pattern, re-includes)",
+        };
         println!(
-            "  line {:>width$}  {}  {}{never}",
+            "  line {:>width$}  {}  {bang}{}{how}{never}",
             entry.line,
             entry.kind.label(),
             abridged(entry)

@@ -69,17 +69,34 @@ pub(super) fn print(explanation: &Explanation) {
 
 fn print_verdict(judged: &JudgedImage, config_unread: bool) {
     let (image, verdict) = (&judged.image, &judged.verdict);
-    match &verdict.first_match {
+    match &verdict.deciding {
         Some(found) => {
-            println!(
-                "  excluded: line {} '{}' equals the {} -> glibc's malloc",
-                found.line, found.entry, found.source
-            );
-            for also in &verdict.also_matching {
+            let how = if found.pattern { "matches" } else { "equals" };
+            if found.excludes {
                 println!(
-                    "  (line {} '{}' matches the {} too)",
-                    also.line, also.entry, also.source
+                    "  excluded: line {} '{}' {how} the {} -> glibc's malloc",
+                    found.line, found.entry, found.source
                 );
+            } else {
+                println!(
+                    "  not excluded: line {} '{}' re-includes it ({how} the {}) -> the custom \
+                     allocator",
+                    found.line, found.entry, found.source
+                );
+            }
+            if verdict.matches.len() > 1 {
+                println!("  every matching line, in order (the last decides):");
+                for each in &verdict.matches {
+                    let effect = if each.excludes {
+                        "excludes"
+                    } else {
+                        "re-includes"
+                    };
+                    println!(
+                        "    line {} '{}' ({}): {effect}",
+                        each.line, each.entry, each.source
+                    );
+                }
             }
         }
         None if config_unread => {

@@ -5,7 +5,7 @@
 //! Nothing here touches the file system: the names come from
 //! [`super::names`], the config's bytes from the caller.
 
-use memproxy_config::{Line, classify_line, find_first_match, lines};
+use memproxy_config::{Line, classify_line, lines};
 use serde::Serialize;
 
 use super::names::{Image, RawNames, Trace};
@@ -33,28 +33,33 @@ pub(super) enum Route {
     Custom,
 }
 
-/// One config entry that equals one of an image's names.
+/// One config line that matches one of an image's names.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub(super) struct Match {
     /// 1-based config line.
     pub(super) line: u64,
-    /// The entry, escaped for display.
+    /// The entry, escaped for display, with its `!` if it has one.
     pub(super) entry: String,
     /// "execfn name", "exe name", "execfn path" or "exe path".
     pub(super) source: &'static str,
+    /// True for a shell pattern, false for an exact name or path.
+    pub(super) pattern: bool,
+    /// False for a `!` line, which re-includes what it matches.
+    pub(super) excludes: bool,
 }
 
 /// The library's decision for one image.
 #[derive(Debug, Default, Serialize)]
 pub(super) struct Verdict {
-    /// Whether an entry matches, so that the image gets glibc's `malloc`.
+    /// Whether the deciding line excludes, so that the image gets glibc's
+    /// `malloc`.
     pub(super) excluded: bool,
-    /// The entry the library acts on: the first that matches.
+    /// The line the library acts on: the last that matches.
     #[serde(rename = "match")]
-    pub(super) first_match: Option<Match>,
-    /// Later entries that match too (they change nothing).
+    pub(super) deciding: Option<Match>,
+    /// Every line that matches, in file order, the deciding one last.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub(super) also_matching: Vec<Match>,
+    pub(super) matches: Vec<Match>,
 }
 
 /// An image with the library's decision for it.
@@ -146,45 +151,34 @@ impl Explanation {
     }
 }
 
-/// The verdict for an image known by `names`, by the library's own scan of
-/// `contents`.
+/// The verdict for an image known by `names`: every line of `contents` that
+/// matches, by the library's own matcher, the last of them deciding.
 pub(super) fn judge(names: &RawNames, contents: &[u8]) -> Verdict {
     let identity = names.identity();
-    // The library's buffer is larger than any name it can see; this one is
-    // sized so that a scan never stops for want of room.
-    let mut buffer = vec![0u8; identity.longest_name().max(16 * 1024) + 1];
-    let first = find_first_match(&mut &contents[..], &mut buffer, &identity)
-        .ok()
-        .flatten();
-    let entry_on = |line: u64| {
-        lines(contents)
-            .find(|(number, _)| *number == line)
-            .and_then(|(_, raw)| match classify_line(raw) {
-                Line::Entry(entry) => Some(shown(entry.bytes())),
-                _ => None,
-            })
-            .unwrap_or_default()
-    };
-    let also_matching = lines(contents)
-        .filter(|(number, _)| Some(*number) != first.map(|found| found.line))
+    let matches: Vec<Match> = lines(contents)
         .filter_map(|(number, raw)| match classify_line(raw) {
             Line::Entry(entry) => entry.matches(&identity).map(|source| Match {
                 line: number,
-                entry: shown(entry.bytes()),
+                entry: shown_entry(&entry),
                 source: source.label(),
+                pattern: entry.is_pattern(),
+                excludes: !entry.is_negated(),
             }),
             _ => None,
         })
         .collect();
+    let deciding = matches.last().cloned();
     Verdict {
-        excluded: first.is_some(),
-        first_match: first.map(|found| Match {
-            line: found.line,
-            entry: entry_on(found.line),
-            source: found.source.label(),
-        }),
-        also_matching,
+        excluded: deciding.as_ref().is_some_and(|found| found.excludes),
+        deciding,
+        matches,
     }
+}
+
+/// An entry as its line spells it, blanks trimmed: `!` and all.
+fn shown_entry(entry: &memproxy_config::Entry<'_>) -> String {
+    let bang = if entry.is_negated() { "!" } else { "" };
+    format!("{bang}{}", shown(entry.bytes()))
 }
 
 /// An entry that matches `env` (or the script it reads) excludes only that
@@ -237,6 +231,8 @@ mod tests {
             line,
             entry: entry.to_owned(),
             source,
+            pattern: memproxy_config::glob::is_pattern(entry.trim_start_matches('!').as_bytes()),
+            excludes: !entry.starts_with('!'),
         }
     }
 
@@ -265,29 +261,47 @@ mod tests {
     }
 
     #[test]
-    fn the_first_matching_entry_decides_and_later_ones_are_listed() {
+    fn the_last_matching_line_decides_and_every_match_is_listed() {
         let verdict = verdict(
             "/usr/bin/ls",
             "/usr/bin/ls",
             "# ls\nvim\n/usr/bin/ls\n ls \n",
         );
         assert!(verdict.excluded);
+        assert_eq!(verdict.deciding, Some(found(4, "ls", "execfn name")));
         assert_eq!(
-            verdict.first_match,
-            Some(found(3, "/usr/bin/ls", "execfn path"))
+            verdict.matches,
+            [
+                found(3, "/usr/bin/ls", "execfn path"),
+                found(4, "ls", "execfn name")
+            ]
         );
-        assert_eq!(verdict.also_matching, [found(4, "ls", "execfn name")]);
+    }
+
+    #[test]
+    fn a_bang_line_after_a_pattern_re_includes() {
+        let opt_in = verdict(
+            "/usr/sbin/mysqld",
+            "/usr/sbin/mysqld",
+            "*\n!mysqld\n!redis\n",
+        );
+        assert!(!opt_in.excluded);
+        assert_eq!(opt_in.deciding, Some(found(2, "!mysqld", "execfn name")));
+        assert_eq!(opt_in.matches[0], found(1, "*", "execfn name"));
+        let other = verdict("/usr/bin/ls", "/usr/bin/ls", "*\n!mysqld\n");
+        assert!(other.excluded);
+        assert_eq!(other.deciding, Some(found(1, "*", "execfn name")));
     }
 
     #[test]
     fn a_name_entry_matches_either_name_execfn_first() {
         let by_exe = verdict("/tmp/myls", "/usr/bin/ls", "ls\n");
-        assert_eq!(by_exe.first_match, Some(found(1, "ls", "exe name")));
+        assert_eq!(by_exe.deciding, Some(found(1, "ls", "exe name")));
         let by_execfn = verdict("/tmp/myls", "/usr/bin/ls", "myls\n");
-        assert_eq!(by_execfn.first_match, Some(found(1, "myls", "execfn name")));
+        assert_eq!(by_execfn.deciding, Some(found(1, "myls", "execfn name")));
         let by_both = verdict("/usr/bin/ls", "/usr/bin/ls", "ls\r\n");
-        assert_eq!(by_both.first_match, Some(found(1, "ls", "execfn name")));
-        assert!(by_both.also_matching.is_empty());
+        assert_eq!(by_both.deciding, Some(found(1, "ls", "execfn name")));
+        assert_eq!(by_both.matches.len(), 1);
     }
 
     #[test]
@@ -298,8 +312,8 @@ mod tests {
             "#ls\n;ls\nbin/ls\n/usr/bin/\nlsof\n",
         );
         assert!(!verdict.excluded);
-        assert_eq!(verdict.first_match, None);
-        assert!(verdict.also_matching.is_empty());
+        assert_eq!(verdict.deciding, None);
+        assert!(verdict.matches.is_empty());
     }
 
     #[test]
@@ -307,7 +321,7 @@ mod tests {
         let program = "/opt/tab\there";
         let verdict = verdict(program, program, "/opt/tab\there\n");
         assert_eq!(
-            verdict.first_match.map(|found| found.entry).as_deref(),
+            verdict.deciding.map(|found| found.entry).as_deref(),
             Some("/opt/tab\\x09here")
         );
     }
