@@ -50,8 +50,39 @@ struct Start {
 
 #[derive(Clone, Copy)]
 struct Config {
+    kind: ConfigKind,
     entries: u64,
     bytes: u64,
+}
+
+/// What a bench config's lines are. Neither kind ever names the program, so
+/// every start reads the whole file.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ConfigKind {
+    /// Exact names, as an exclusion list of the original project's kind.
+    Names,
+    /// Globs with brackets and wildcards, and `!` lines: each line is
+    /// matched against both of the program's names.
+    Patterns,
+}
+
+impl ConfigKind {
+    fn label(self) -> &'static str {
+        match self {
+            ConfigKind::Names => "names",
+            ConfigKind::Patterns => "patterns",
+        }
+    }
+
+    fn line(self, index: u64) -> String {
+        match self {
+            ConfigKind::Names => format!("not-this-program-{index:07}\n"),
+            // Every third a `!` line; wildcards on both sides of a bracket,
+            // so each line makes the matcher backtrack.
+            ConfigKind::Patterns if index % 3 == 2 => format!("!*-{index:07}-[a-f]?\n"),
+            ConfigKind::Patterns => format!("not-*-[0-9]{index:07}*x\n"),
+        }
+    }
 }
 
 fn run(mode: Mode) -> Result<(), String> {
@@ -108,11 +139,22 @@ fn run(mode: Mode) -> Result<(), String> {
 
 /// Config sizes for memproxy in front of each allocator; the large ones,
 /// which show how the scan grows, only for the first allocator.
-fn config_sizes(mode: Mode, first_allocator: bool) -> &'static [u64] {
+fn config_sizes(mode: Mode, first_allocator: bool) -> &'static [(ConfigKind, u64)] {
+    use ConfigKind::{Names, Patterns};
     match (mode, first_allocator) {
-        (Mode::Full, true) => &[0, 100, 10_000, 100_000, 1_000_000],
-        (Mode::Full, false) => &[0, 100],
-        _ => &[100],
+        (Mode::Full, true) => &[
+            (Names, 0),
+            (Names, 100),
+            (Names, 10_000),
+            (Names, 100_000),
+            (Names, 1_000_000),
+            (Patterns, 100),
+            (Patterns, 10_000),
+            (Patterns, 100_000),
+        ],
+        (Mode::Full, false) => &[(Names, 0), (Names, 100)],
+        (_, true) => &[(Names, 100), (Patterns, 100)],
+        _ => &[(Names, 100)],
     }
 }
 
@@ -129,7 +171,7 @@ fn starts(
         allocator: None,
         config: None,
     }];
-    let reference_config = config_file(&work, STARTUP_TARGET_ENTRIES)?;
+    let reference_config = config_file(&work, ConfigKind::Names, STARTUP_TARGET_ENTRIES)?;
     starts.push(Start {
         setup: Setup::memproxy(
             "memproxy-alone",
@@ -163,11 +205,15 @@ fn starts(
                 config: None,
             });
         }
-        for &entries in config_sizes(mode, index == 0) {
-            let (path, config) = config_file(&work, entries)?;
+        for &(kind, entries) in config_sizes(mode, index == 0) {
+            let (path, config) = config_file(&work, kind, entries)?;
+            let suffix = match kind {
+                ConfigKind::Names => String::new(),
+                ConfigKind::Patterns => "-patterns".to_owned(),
+            };
             starts.push(Start {
                 setup: Setup::memproxy(
-                    format!("{}/memproxy-{entries}", allocator.name),
+                    format!("{}/memproxy-{entries}{suffix}", allocator.name),
                     memproxy,
                     Some(&allocator.path),
                     &path,
@@ -182,10 +228,10 @@ fn starts(
     Ok(starts)
 }
 
-/// A config of `entries` names, none of them the program's.
-fn config_file(dir: &Path, entries: u64) -> Result<(PathBuf, Config), String> {
-    let path = dir.join(format!("startup-{entries}.conf"));
-    let line = |index: u64| format!("not-this-program-{index:07}\n");
+/// A config of `entries` lines of `kind`, none of them naming the program.
+fn config_file(dir: &Path, kind: ConfigKind, entries: u64) -> Result<(PathBuf, Config), String> {
+    let path = dir.join(format!("startup-{}-{entries}.conf", kind.label()));
+    let line = |index: u64| kind.line(index);
     let bytes: u64 = (0..entries).map(|index| line(index).len() as u64).sum();
     let fresh = std::fs::metadata(&path).is_ok_and(|metadata| metadata.len() == bytes);
     if !fresh {
@@ -201,7 +247,14 @@ fn config_file(dir: &Path, entries: u64) -> Result<(PathBuf, Config), String> {
             .flush()
             .map_err(|error| format!("{}: {error}", path.display()))?;
     }
-    Ok((path, Config { entries, bytes }))
+    Ok((
+        path,
+        Config {
+            kind,
+            entries,
+            bytes,
+        },
+    ))
 }
 
 fn start_once(command: &mut Command) -> Duration {
@@ -294,6 +347,7 @@ fn rows(starts: &[Start], instructions: &[u64], wall_us: &[Vec<f64>]) -> Vec<Sta
                 preload: start.preload.clone(),
                 allocator: start.allocator.map(str::to_owned),
                 config_entries: start.config.map(|config| config.entries),
+                config_kind: start.config.map(|config| config.kind.label().to_owned()),
                 config_bytes: start.config.map(|config| config.bytes),
                 instructions: instructions[index],
                 extra_instructions_vs_none: instructions[index] as i64 - instructions[none] as i64,
@@ -307,8 +361,8 @@ fn rows(starts: &[Start], instructions: &[u64], wall_us: &[Vec<f64>]) -> Vec<Sta
         .collect()
 }
 
-/// The scan's marginal cost between successive config sizes of the
-/// allocator measured at every size.
+/// The scan's marginal cost between successive config sizes of each kind,
+/// for the allocator measured at every size.
 fn scan_steps(rows: &[StartupRow]) -> Vec<ScanStep> {
     let Some(first_allocator) = rows
         .iter()
@@ -317,29 +371,31 @@ fn scan_steps(rows: &[StartupRow]) -> Vec<ScanStep> {
     else {
         return Vec::new();
     };
-    let mut sized: Vec<&StartupRow> = rows
-        .iter()
-        .filter(|row| row.allocator.as_ref() == Some(&first_allocator))
-        .filter(|row| row.config_entries.is_some())
-        .collect();
-    sized.sort_by_key(|row| row.config_entries);
-    sized
-        .windows(2)
-        .map(|pair| {
+    let mut steps = Vec::new();
+    for kind in [ConfigKind::Names, ConfigKind::Patterns] {
+        let mut sized: Vec<&StartupRow> = rows
+            .iter()
+            .filter(|row| row.allocator.as_ref() == Some(&first_allocator))
+            .filter(|row| row.config_kind.as_deref() == Some(kind.label()))
+            .collect();
+        sized.sort_by_key(|row| row.config_entries);
+        steps.extend(sized.windows(2).map(|pair| {
             let (from, to) = (pair[0], pair[1]);
             let entries =
                 (to.config_entries.unwrap_or(0) - from.config_entries.unwrap_or(0)) as f64;
             let bytes = (to.config_bytes.unwrap_or(0) - from.config_bytes.unwrap_or(0)) as f64;
             let instructions = to.instructions as f64 - from.instructions as f64;
             ScanStep {
+                kind: kind.label().to_owned(),
                 from_entries: from.config_entries.unwrap_or(0),
                 to_entries: to.config_entries.unwrap_or(0),
                 instructions_per_byte: instructions / bytes,
                 instructions_per_entry: instructions / entries,
                 wall_ns_per_byte: (to.wall_us.median - from.wall_us.median) * 1e3 / bytes,
             }
-        })
-        .collect()
+        }));
+    }
+    steps
 }
 
 fn targets(rows: &[StartupRow], scan: &[ScanStep]) -> Vec<TargetCheck> {
@@ -347,6 +403,7 @@ fn targets(rows: &[StartupRow], scan: &[ScanStep]) -> Vec<TargetCheck> {
         .iter()
         .filter(|row| row.preload.starts_with("memproxy +"))
         .filter(|row| row.config_entries == Some(STARTUP_TARGET_ENTRIES))
+        .filter(|row| row.config_kind.as_deref() == Some(ConfigKind::Names.label()))
         .filter_map(|row| {
             Some(TargetCheck::at_most(
                 "extra instructions per start, 100-entry config",
@@ -357,12 +414,16 @@ fn targets(rows: &[StartupRow], scan: &[ScanStep]) -> Vec<TargetCheck> {
             ))
         })
         .collect();
-    // Fixed costs (opening an empty file, say) blur the smallest step.
-    let linear_steps: Vec<&ScanStep> = scan
-        .iter()
-        .filter(|step| step.from_entries >= STARTUP_TARGET_ENTRIES)
-        .collect();
-    if linear_steps.len() >= 2 {
+    for kind in [ConfigKind::Names, ConfigKind::Patterns] {
+        // Fixed costs (opening an empty file, say) blur the smallest step.
+        let linear_steps: Vec<&ScanStep> = scan
+            .iter()
+            .filter(|step| step.kind == kind.label())
+            .filter(|step| step.from_entries >= STARTUP_TARGET_ENTRIES)
+            .collect();
+        if linear_steps.len() < 2 {
+            continue;
+        }
         let costs: Vec<f64> = linear_steps
             .iter()
             .map(|step| step.instructions_per_byte)
@@ -375,9 +436,11 @@ fn targets(rows: &[StartupRow], scan: &[ScanStep]) -> Vec<TargetCheck> {
         targets.push(TargetCheck::at_most(
             "config scan linear in file size",
             format!(
-                "instructions/byte of each step from {} entries differ from the largest step's \
-                 ({:.2}) by at most",
-                STARTUP_TARGET_ENTRIES, largest
+                "{}: instructions/byte of each step from {} entries differ from the largest \
+                 step's ({:.2}) by at most",
+                kind.label(),
+                STARTUP_TARGET_ENTRIES,
+                largest
             ),
             deviation,
             LINEARITY_TOLERANCE,

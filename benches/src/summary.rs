@@ -212,6 +212,9 @@ pub struct StartupRow {
     pub allocator: Option<String>,
     /// `None` when memproxy is not preloaded.
     pub config_entries: Option<u64>,
+    /// "names" (exact entries) or "patterns" (globs and `!` lines).
+    #[serde(default)]
+    pub config_kind: Option<String>,
     pub config_bytes: Option<u64>,
     pub instructions: u64,
     pub extra_instructions_vs_none: i64,
@@ -226,6 +229,9 @@ pub struct StartupRow {
 /// The cost of the config scan from one config size to the next.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ScanStep {
+    /// "names" or "patterns".
+    #[serde(default)]
+    pub kind: String,
     pub from_entries: u64,
     pub to_entries: u64,
     pub instructions_per_byte: f64,
@@ -400,7 +406,10 @@ pub fn render_startup(report: &StartupReport) -> String {
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} | {} | {} | {:.0} | {} | {} |",
-            row.preload,
+            match &row.config_kind {
+                Some(kind) if kind != "names" => format!("{} ({kind})", row.preload),
+                _ => row.preload.clone(),
+            },
             row.config_entries.map_or_else(|| "-".to_owned(), grouped),
             row.config_bytes.map_or_else(|| "-".to_owned(), grouped),
             grouped(row.instructions),
@@ -417,12 +426,13 @@ pub fn render_startup(report: &StartupReport) -> String {
     if !report.scan.is_empty() {
         out += "\nConfig scan cost between successive sizes (memproxy + jemalloc); \
                 linear means a constant cost per byte:\n\n";
-        out += "| entries | instructions/byte | instructions/entry | wall ns/byte |\n";
-        out += "|---|---:|---:|---:|\n";
+        out += "| config | entries | instructions/byte | instructions/entry | wall ns/byte |\n";
+        out += "|---|---|---:|---:|---:|\n";
         for step in &report.scan {
             let _ = writeln!(
                 out,
-                "| {} -> {} | {:.2} | {:.1} | {:.2} |",
+                "| {} | {} -> {} | {:.2} | {:.1} | {:.2} |",
+                step.kind,
                 grouped(step.from_entries),
                 grouped(step.to_entries),
                 step.instructions_per_byte,

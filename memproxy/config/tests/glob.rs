@@ -182,3 +182,11 @@ fn what_is_a_pattern() {
         assert!(!glob::is_pattern(entry.as_bytes()), "{entry}");
     }
 }
+
+proptest! {
+    #[test]
+    fn is_pattern_looks_at_every_byte(entry in prop::collection::vec(any::<u8>(), 0..40)) {
+        let slow = entry.iter().any(|&byte| matches!(byte, b'*' | b'?' | b'[' | b'\\'));
+        prop_assert_eq!(glob::is_pattern(&entry), slow);
+    }
+}
