@@ -23,6 +23,7 @@
 
 pub mod allocators;
 pub mod compare;
+pub mod configs;
 pub mod expect;
 pub mod global_preload;
 pub mod matrix;

@@ -3,6 +3,7 @@
 //! Cells are run a group at a time: one (allocator, order, name case) starts
 //! each probe once, and every kind that probe makes is a cell.
 
+use crate::configs::{self, ConfigForm};
 use serde::Serialize;
 
 use crate::allocators::{Allocator, Owner};
@@ -20,6 +21,8 @@ pub struct Group<'a> {
     pub allocator: &'a Allocator,
     pub order: &'static Order,
     pub case: &'static NameCase,
+    /// How the case's list is written.
+    pub form: &'static ConfigForm,
 }
 
 /// The verdict on one cell.
@@ -42,6 +45,8 @@ pub struct GroupResult {
     pub allocator: String,
     pub order: &'static str,
     pub case: &'static str,
+    /// The config form's id (`exact` for the case's own list).
+    pub config: &'static str,
     pub listed: bool,
     pub expected: Owner,
     pub cells: Vec<Cell>,
@@ -62,8 +67,8 @@ impl GroupResult {
     /// A readable account of everything that failed.
     pub fn failure_report(&self) -> String {
         let mut text = format!(
-            "allocator={} order={} case={} (listed: {}, expected owner: {})\n",
-            self.allocator, self.order, self.case, self.listed, self.expected
+            "allocator={} order={} case={} config={} (listed: {}, expected owner: {})\n",
+            self.allocator, self.order, self.case, self.config, self.listed, self.expected
         );
         if let Some(why) = &self.not_run {
             text.push_str(&format!("  {why}\n"));
@@ -90,11 +95,14 @@ pub fn groups(allocators: &[Allocator]) -> Vec<Group<'_>> {
     for allocator in allocators {
         for order in &ORDERS {
             for case in &NAME_CASES {
-                groups.push(Group {
-                    allocator,
-                    order,
-                    case,
-                });
+                for form in configs::forms_for(order, case) {
+                    groups.push(Group {
+                        allocator,
+                        order,
+                        case,
+                        form,
+                    });
+                }
             }
         }
     }
@@ -126,6 +134,7 @@ impl Group<'_> {
             allocator: self.allocator.name.clone(),
             order: self.order.id,
             case: self.case.id,
+            config: self.form.id,
             listed: false,
             expected: Owner::Glibc,
             cells: Vec::new(),
@@ -136,6 +145,7 @@ impl Group<'_> {
         for probe in &artifacts.probes {
             let outcome = match Run::new(artifacts, probe)
                 .named(self.case)
+                .config_form(self.form)
                 .preloaded(self.order, self.allocator)
                 .debug(debug)
                 .go()

@@ -14,6 +14,7 @@
 //! println!("{}", outcome.command);
 //! ```
 
+use crate::configs::{self, ConfigForm};
 use std::path::{Path, PathBuf};
 
 use test_support::artifacts::{Artifacts, Probe};
@@ -36,6 +37,7 @@ pub struct Run<'a> {
     order: Option<(&'a Order, &'a Allocator)>,
     debug: bool,
     config: Option<Vec<u8>>,
+    form: &'static ConfigForm,
     extra_env: Vec<(String, String)>,
 }
 
@@ -75,6 +77,7 @@ impl<'a> Run<'a> {
             order: None,
             debug: false,
             config: None,
+            form: &configs::EXACT,
             extra_env: Vec::new(),
         }
     }
@@ -98,6 +101,12 @@ impl<'a> Run<'a> {
     }
 
     /// Replaces the case's exclusion list.
+    /// Writes the case's list in `form` (see [`crate::configs`]).
+    pub fn config_form(mut self, form: &'static ConfigForm) -> Self {
+        self.form = form;
+        self
+    }
+
     pub fn config(mut self, bytes: impl Into<Vec<u8>>) -> Self {
         self.config = Some(bytes.into());
         self
@@ -122,7 +131,10 @@ impl<'a> Run<'a> {
         let config_path = dir_path.join("memproxy.conf");
         let config = match &self.config {
             Some(bytes) => bytes.clone(),
-            None => expect::config_text(case, &dir_path).into_bytes(),
+            None => self
+                .form
+                .apply(&expect::config_text(case, &dir_path))
+                .into_bytes(),
         };
         std::fs::write(&config_path, &config).map_err(setup)?;
 

@@ -15,6 +15,7 @@
 //! with the command that installs it.
 
 use harness::allocators::{self, Selection};
+use harness::configs;
 use harness::matrix::{self, Group};
 use harness::names::NAME_CASES;
 use harness::orders::ORDERS;
@@ -33,15 +34,26 @@ fn main() {
     libtest_mimic::run(&arguments, trials).exit();
 }
 
-fn name(allocator: &str, order: &str, case: &str) -> String {
-    format!("{allocator}/{order}/{case}")
+/// `ALLOCATOR/ORDER/CASE`, and `/FORM` for a list written other than as
+/// the case's own.
+fn name(allocator: &str, order: &str, case: &str, form: &str) -> String {
+    if form == configs::EXACT.id {
+        format!("{allocator}/{order}/{case}")
+    } else {
+        format!("{allocator}/{order}/{case}/{form}")
+    }
 }
 
 fn trials(selection: &'static Selection) -> Vec<Trial> {
     let mut trials: Vec<Trial> = matrix::groups(&selection.allocators)
         .into_iter()
         .map(|group| {
-            let name = name(&group.allocator.name, group.order.id, group.case.id);
+            let name = name(
+                &group.allocator.name,
+                group.order.id,
+                group.case.id,
+                group.form.id,
+            );
             Trial::test(name, move || conformance(&group))
         })
         .collect();
@@ -50,10 +62,14 @@ fn trials(selection: &'static Selection) -> Vec<Trial> {
         test_support::not_run(&format!("{allocator}: {why}"));
         for order in &ORDERS {
             for case in &NAME_CASES {
-                trials.push(
-                    Trial::test(name(allocator, order.id, case.id), || Ok::<(), Failed>(()))
+                for form in configs::forms_for(order, case) {
+                    trials.push(
+                        Trial::test(name(allocator, order.id, case.id, form.id), || {
+                            Ok::<(), Failed>(())
+                        })
                         .with_ignored_flag(true),
-                );
+                    );
+                }
             }
         }
     }
@@ -69,7 +85,12 @@ fn conformance(group: &Group<'_>) -> Result<(), Failed> {
         }
         test_support::not_run(&format!(
             "{}: {why}",
-            name(&group.allocator.name, group.order.id, group.case.id)
+            name(
+                &group.allocator.name,
+                group.order.id,
+                group.case.id,
+                group.form.id
+            )
         ));
         return Ok(());
     }
