@@ -116,6 +116,9 @@ proptest! {
 #[case::after_a_huge_line("x".repeat(100_000) + "\ntop\n")]
 #[case::after_a_huge_comment("#".to_string() + &"x".repeat(100_000) + "\ntop")]
 #[case::crlf_last_line_no_newline("a\r\nb\r\ntop\r".to_string())]
+// Blanks between a '!' and its entry are dropped to make room, like any
+// other blanks (found by the fuzz target).
+#[case::bang_then_blanks_longer_than_buffer("!".to_string() + &" \r".repeat(100) + "top\n")]
 fn long_lines_do_not_hide_an_entry(#[case] file: String) {
     let who = Identity {
         execfn: b"/usr/bin/top",
