@@ -16,6 +16,7 @@ mod preload;
 mod report;
 mod run;
 mod shown;
+mod spawn;
 
 use std::process::ExitCode;
 
