@@ -18,6 +18,7 @@ mod report;
 mod run;
 mod shown;
 mod spawn;
+mod status;
 
 use std::process::ExitCode;
 
@@ -79,6 +80,8 @@ enum Command {
     Enable(lifecycle::EnableArgs),
     /// Remove from /etc/ld.so.preload exactly what enable added
     Disable(lifecycle::DisableArgs),
+    /// Show which allocator serves each running process, as it decided
+    Status(status::Args),
 }
 
 fn main() -> ExitCode {
@@ -91,6 +94,7 @@ fn main() -> ExitCode {
         Command::Run(args) => (run::run(args), false, EXIT_RUN_SET_UP_FAILED),
         Command::Enable(args) => (lifecycle::enable(args), args.json, EXIT_ERROR),
         Command::Disable(args) => (lifecycle::disable(args), args.json, EXIT_ERROR),
+        Command::Status(args) => (status::run(args), args.json, EXIT_ERROR),
     };
     match result {
         Ok(status) => ExitCode::from(status),

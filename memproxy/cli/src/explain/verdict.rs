@@ -5,7 +5,7 @@
 //! Nothing here touches the file system: the names come from
 //! [`super::names`], the config's bytes from the caller.
 
-use memproxy_config::{Line, classify_line, find_first_match, lines};
+use memproxy_config::{Found, Identity, Line, classify_line, find_first_match, lines};
 use serde::Serialize;
 
 use super::names::{Image, RawNames, Trace};
@@ -146,16 +146,22 @@ impl Explanation {
     }
 }
 
+/// The first entry of `contents` that names `identity`, by the library's
+/// own scan.
+pub fn first_match(identity: &Identity<'_>, contents: &[u8]) -> Option<Found> {
+    // The library's buffer is larger than any name it can see; this one is
+    // sized so that a scan never stops for want of room.
+    let mut buffer = vec![0u8; identity.longest_name().max(16 * 1024) + 1];
+    find_first_match(&mut &contents[..], &mut buffer, identity)
+        .ok()
+        .flatten()
+}
+
 /// The verdict for an image known by `names`, by the library's own scan of
 /// `contents`.
 pub(super) fn judge(names: &RawNames, contents: &[u8]) -> Verdict {
     let identity = names.identity();
-    // The library's buffer is larger than any name it can see; this one is
-    // sized so that a scan never stops for want of room.
-    let mut buffer = vec![0u8; identity.longest_name().max(16 * 1024) + 1];
-    let first = find_first_match(&mut &contents[..], &mut buffer, &identity)
-        .ok()
-        .flatten();
+    let first = first_match(&identity, contents);
     let entry_on = |line: u64| {
         lines(contents)
             .find(|(number, _)| *number == line)
