@@ -153,7 +153,8 @@ fn a_crashing_allocator_is_refused_by_the_preflight_and_the_file_is_untouched() 
     );
     assert_contains(
         &out,
-        "enable: error: pre-flight: `/bin/sh -c 'echo ok'` (sh) behaves differently",
+        "programs behave differently under the new file; the first, sh (`/bin/sh -c 'echo \
+         ok'`): killed by signal 6 (SIGABRT)",
     );
     assert_contains(&out, "refused");
     assert_eq!(preload_file(etc.path()).unwrap(), FOREIGN);

@@ -100,7 +100,11 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
     if probes.iter().any(Vec::is_empty) {
         return Err(Failure("--probe must name a command".to_owned()));
     }
+    // Canonical: the file must name it the same way whatever the current
+    // directory or the way this command found it (`bin/../lib/...`).
     let lib = library::find_memproxy(args.lib.as_deref()).map_err(Failure)?;
+    let lib = std::fs::canonicalize(&lib)
+        .map_err(|error| Failure(format!("{}: {error}", shown_os(&lib))))?;
     let allocator = library::find_allocator(&args.allocator)
         .map_err(Failure)?
         .ok_or_else(|| {
@@ -160,22 +164,26 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
     let preflight = if checks_passed && !unchanged {
         let explicit_config = args.config.as_ref().map(|_| config.path.as_path());
         let preflight = preflight::run(current.as_deref(), &candidate, &probes, explicit_config)?;
-        for run in preflight.failures() {
+        let failures: Vec<&preflight::Run> = preflight.failures().collect();
+        if let Some(first) = failures.first() {
             findings.push(
                 Finding::error(
                     "preflight-failed",
                     format!(
-                        "pre-flight: `{}` ({}) behaves differently under the new file: {}",
-                        run.command,
-                        run.name,
-                        run.differences.join("; ")
+                        "pre-flight: {} of {} programs behave differently under the new file; \
+                         the first, {} (`{}`): {}",
+                        failures.len(),
+                        preflight.runs.len(),
+                        first.name,
+                        first.command,
+                        first.differences.join("; ")
                     ),
                 )
                 .with_fix(format!(
-                    "try it with `memproxy run --allocator {} -- {}`; exclude the program in \
+                    "try it with `memproxy run --allocator {} -- {}`; exclude the programs in \
                      the config, or choose another allocator",
                     shown_os(&allocator),
-                    run.command
+                    first.command
                 )),
             );
         }
