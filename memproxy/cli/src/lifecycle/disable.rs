@@ -85,13 +85,16 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
         );
     } else {
         report.change.print();
+        let done = match after {
+            Some(_) => format!("wrote {}", report.change.file),
+            None => format!("removed {}, which enable had created", report.change.file),
+        };
         let outcome = if args.dry_run {
             "dry run: nothing written".to_owned()
         } else {
             format!(
-                "disabled: wrote {} (previous contents in {}); programs started from now on \
-                 do not load memproxy; running ones keep it until they restart",
-                report.change.file,
+                "disabled: {done} (previous contents in {}); programs started from now on do \
+                 not load memproxy; running ones keep it until they restart",
                 shown_os(files.previous())
             )
         };
