@@ -334,3 +334,30 @@ fn a_static_disable_repairs_a_host_where_every_program_crashes() {
         "{out}\n{err}"
     );
 }
+
+#[test]
+fn the_preflight_binds_over_an_existing_preload_file() {
+    // In a namespace whose /etc has an (empty) ld.so.preload, the
+    // pre-flight binds over it rather than covering /etc.
+    let etc = etc(Some(FOREIGN));
+    let run = |allocator: &str| {
+        let script = format!(
+            "{} enable --etc {} --lib {} --allocator {allocator} --dry-run --json",
+            env!("CARGO_BIN_EXE_memproxy"),
+            etc.path().display(),
+            lib_str()
+        );
+        let output = in_namespace(b"", &script);
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|error| panic!("{error}: {}", String::from_utf8_lossy(&output.stderr)));
+        report
+    };
+    let good = run(JEMALLOC);
+    assert_eq!(good["preflight"]["method"], "bind", "{good:#}");
+    assert_eq!(good["preflight"]["passed"], true, "{good:#}");
+    let broken = run(fixture("libcrash-ctor.so").to_str().unwrap());
+    assert_eq!(broken["preflight"]["method"], "bind");
+    assert_eq!(broken["preflight"]["passed"], false);
+    assert_eq!(broken["ok"], false);
+    assert_eq!(preload_file(etc.path()).unwrap(), FOREIGN);
+}

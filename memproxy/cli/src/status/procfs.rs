@@ -110,15 +110,7 @@ pub fn exe(pid: u32) -> io::Result<PathBuf> {
 pub fn has_interpreter(pid: u32) -> Option<bool> {
     let mut file = std::fs::File::open(format!("/proc/{pid}/exe")).ok()?;
     let mut head = vec![0u8; 64 * 1024];
-    let mut filled = 0;
-    while filled < head.len() {
-        match file.read(&mut head[filled..]) {
-            Ok(0) => break,
-            Ok(count) => filled += count,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => return None,
-        }
-    }
+    let filled = crate::elf::read_up_to(&mut file, &mut head).ok()?;
     let head = &head[..filled];
     // ELF64, little-endian: e_phoff at 32, e_phentsize at 54, e_phnum at 56.
     if !head.starts_with(b"\x7fELF\x02\x01") {
