@@ -150,7 +150,7 @@ fn starts(
             config: None,
         });
         if index == 0 {
-            let empty = empty_library(&work)?;
+            let empty = artifacts.empty_library.clone();
             starts.push(Start {
                 setup: Setup {
                     label: format!("empty-library+{}", allocator.name),
@@ -202,26 +202,6 @@ fn config_file(dir: &Path, entries: u64) -> Result<(PathBuf, Config), String> {
             .map_err(|error| format!("{}: {error}", path.display()))?;
     }
     Ok((path, Config { entries, bytes }))
-}
-
-/// A shared library with one function and nothing else: what preloading
-/// any library costs the loader.
-fn empty_library(dir: &Path) -> Result<PathBuf, String> {
-    let source = dir.join("empty-library.c");
-    let library = dir.join("libbench-empty.so");
-    std::fs::write(&source, "int memproxy_bench_empty(void) { return 0; }\n")
-        .map_err(|error| format!("{}: {error}", source.display()))?;
-    let status = Command::new("cc")
-        .args(["-shared", "-fPIC", "-O2", "-o"])
-        .arg(&library)
-        .arg(&source)
-        .status()
-        .map_err(|error| format!("cannot run cc: {error}"))?;
-    if status.success() {
-        Ok(library)
-    } else {
-        Err(format!("cc failed to build {}", library.display()))
-    }
 }
 
 fn start_once(command: &mut Command) -> Duration {

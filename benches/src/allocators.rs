@@ -4,7 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-const LIB_DIR: &str = "/lib/x86_64-linux-gnu";
+use memproxy_common::known;
+
+const LIB_DIR: &str = memproxy_common::multiarch::LIB_DIR;
 
 /// An installed allocator.
 #[derive(Clone, Debug)]
@@ -13,75 +15,37 @@ pub struct Allocator {
     pub path: PathBuf,
 }
 
-struct Known {
-    name: &'static str,
-    /// The file names Debian releases install it as.
-    files: &'static [&'static str],
-    /// The package on Debian 12, and on 13 where the name changed.
-    package_12: &'static str,
-    package_13: &'static str,
-}
-
-const KNOWN: [Known; 3] = [
-    Known {
-        name: "jemalloc",
-        files: &["libjemalloc.so.2"],
-        package_12: "libjemalloc2",
-        package_13: "libjemalloc2",
-    },
-    Known {
-        name: "mimalloc",
-        files: &["libmimalloc.so.2", "libmimalloc.so.3"],
-        package_12: "libmimalloc2.0",
-        package_13: "libmimalloc3",
-    },
-    Known {
-        name: "tcmalloc",
-        files: &["libtcmalloc_minimal.so.4"],
-        package_12: "libtcmalloc-minimal4",
-        package_13: "libtcmalloc-minimal4t64",
-    },
-];
+/// The allocators compared, by their names in `memproxy_common::known`.
+const COMPARED: [&str; 3] = ["jemalloc", "mimalloc", "tcmalloc"];
 
 /// jemalloc, mimalloc and tcmalloc, in that order, or an error naming the
 /// packages to install.
 pub fn require_all() -> Result<Vec<Allocator>, String> {
     let mut found = Vec::new();
     let mut missing = Vec::new();
-    for known in &KNOWN {
-        let installed = known
-            .files
-            .iter()
+    for name in COMPARED {
+        let installed = known::files(name)
             .map(|file| Path::new(LIB_DIR).join(file))
             .find(|path| path.exists());
         match installed {
-            Some(path) => found.push(Allocator {
-                name: known.name,
-                path,
-            }),
-            None => missing.push(known),
+            Some(path) => found.push(Allocator { name, path }),
+            None => missing.push(name),
         }
     }
     if missing.is_empty() {
         return Ok(found);
     }
-    let debian_13 = std::fs::read_to_string("/etc/os-release")
-        .is_ok_and(|text| text.lines().any(|line| line.starts_with("VERSION_ID=\"13")));
-    let names: Vec<&str> = missing.iter().map(|known| known.name).collect();
+    let release = std::fs::read_to_string("/etc/os-release")
+        .ok()
+        .and_then(|text| known::release_of_os_release(&text));
     let packages: Vec<&str> = missing
         .iter()
-        .map(|known| {
-            if debian_13 {
-                known.package_13
-            } else {
-                known.package_12
-            }
-        })
+        .map(|name| known::package(name, release).unwrap_or(name))
         .collect();
     Err(format!(
         "allocator(s) {} not installed; the benchmarks compare all three. Install with:\n    \
          apt-get install -y {}",
-        names.join(", "),
+        missing.join(", "),
         packages.join(" ")
     ))
 }

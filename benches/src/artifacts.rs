@@ -8,11 +8,15 @@ use serde::Deserialize;
 
 /// The name of the workload fixture in the fixtures' `fixtures.json`.
 const BENCH_WORKLOAD: &str = "bench-workload";
+/// The library with nothing in it, what any preload costs.
+const BENCH_EMPTY: &str = "libbench-empty.so";
 
 #[derive(Clone, Debug)]
 pub struct Artifacts {
     pub memproxy: PathBuf,
     pub bench_workload: PathBuf,
+    /// A shared library with one function and nothing else.
+    pub empty_library: PathBuf,
     /// cargo's target directory: the summary goes to `bench-summary/` in it.
     pub target_dir: PathBuf,
     /// `git describe`-like label of the sources measured, for the summary.
@@ -20,24 +24,31 @@ pub struct Artifacts {
 }
 
 impl Artifacts {
-    /// Builds libmemproxy.so and the fixtures as the conformance harness does
+    /// Builds libmemproxy.so and the fixtures as every test does
     /// (a no-op when they are fresh).
     pub fn build() -> Result<Artifacts, String> {
-        let built = harness::artifacts::Artifacts::obtain()?;
-        let bench_workload = built.fixtures_dir.join(BENCH_WORKLOAD);
-        if !bench_workload.is_file() {
-            return Err(format!(
-                "{} is missing: fixtures/build.rs must build it",
-                bench_workload.display()
-            ));
-        }
-        let workspace = workspace_dir();
+        let built = test_support::Artifacts::obtain()?;
+        let fixture = |name: &str| {
+            let path = built.fixtures_dir.join(name);
+            if path.is_file() {
+                Ok(path)
+            } else {
+                Err(format!(
+                    "{} is missing: fixtures/build.rs must build it",
+                    path.display()
+                ))
+            }
+        };
+        let bench_workload = fixture(BENCH_WORKLOAD)?;
+        let empty_library = fixture(BENCH_EMPTY)?;
+        let workspace = test_support::workspace();
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         Ok(Artifacts {
             memproxy: built.memproxy,
             bench_workload,
-            target_dir: target_dir(&cargo, &workspace)?,
-            revision: revision(&workspace),
+            empty_library,
+            target_dir: target_dir(&cargo, workspace)?,
+            revision: revision(workspace),
         })
     }
 
@@ -57,13 +68,6 @@ impl Artifacts {
         std::fs::create_dir_all(&dir).map_err(|error| format!("{}: {error}", dir.display()))?;
         Ok(dir)
     }
-}
-
-fn workspace_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("benches/ is in the workspace")
-        .to_path_buf()
 }
 
 fn target_dir(cargo: &std::ffi::OsStr, workspace: &Path) -> Result<PathBuf, String> {

@@ -27,6 +27,9 @@ print_mirror=0
 cache_dir=""
 alloc_packages=""
 extra_packages=()
+foreign_archs=()
+apt_packages=()
+arch_opt=""
 bare=0
 force=0
 keep_lists=0
@@ -55,6 +58,16 @@ options:
                      the allocator packages to install (default: known per
                      release, see below; required for other releases)
   --add PKG          install PKG as well (repeatable)
+  --arch ARCH        the root's architecture (default: the host's); another
+                     one needs a way to run its programs while debootstrap
+                     and the checks run (ci/cross/qemu-binfmt.sh)
+  --foreign-arch ARCH
+                     dpkg --add-architecture ARCH in the root before the
+                     --apt-add packages are installed (repeatable)
+  --apt-add PKG      install PKG (PKG:ARCH for a foreign one) with apt-get
+                     inside the root after debootstrap, with apt resolving
+                     its dependencies (repeatable; needs the mirror from
+                     inside the root)
   --bare             no allocator packages: minbase only, as on a fresh
                      machine (used by ci/fresh/check.sh)
   --force            rebuild even when the existing root matches
@@ -106,6 +119,12 @@ while [[ $# -gt 0 ]]; do
         --alloc-packages=*) alloc_packages="${1#*=}"; shift ;;
         --add) need_arg "$@"; extra_packages+=("$2"); shift 2 ;;
         --add=*) extra_packages+=("${1#*=}"); shift ;;
+        --arch) need_arg "$@"; arch_opt="$2"; shift 2 ;;
+        --arch=*) arch_opt="${1#*=}"; shift ;;
+        --foreign-arch) need_arg "$@"; foreign_archs+=("$2"); shift 2 ;;
+        --foreign-arch=*) foreign_archs+=("${1#*=}"); shift ;;
+        --apt-add) need_arg "$@"; apt_packages+=("$2"); shift 2 ;;
+        --apt-add=*) apt_packages+=("${1#*=}"); shift ;;
         --bare) bare=1; shift ;;
         --force) force=1; shift ;;
         --keep-apt-lists) keep_lists=1; shift ;;
@@ -157,6 +176,15 @@ read -r -a alloc_list <<<"$alloc_packages"
 packages="$(printf '%s\n' libc6 libstdc++6 libgcc-s1 coreutils "${alloc_list[@]}" "${extra_packages[@]}" |
     sed '/^$/d' | LC_ALL=C sort -u | paste -sd, -)"
 
+for name in "${foreign_archs[@]}"; do
+    [[ "$name" =~ ^[a-z0-9][a-z0-9-]*$ ]] || die "bad architecture name '$name'"
+done
+for name in "${apt_packages[@]}"; do
+    [[ "$name" =~ ^[a-z0-9][a-z0-9+.-]*(:[a-z0-9-]+)?$ ]] || die "bad package name '$name'"
+done
+foreign_archs_list="$(printf '%s\n' "${foreign_archs[@]}" | sed '/^$/d' | LC_ALL=C sort -u | paste -sd, -)"
+apt_packages_list="$(printf '%s\n' "${apt_packages[@]}" | sed '/^$/d' | LC_ALL=C sort -u | paste -sd, -)"
+
 now() { printf '%s' "${EPOCHREALTIME/,/.}"; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1fs", b - a }'; }
 t_start="$(now)"
@@ -167,12 +195,16 @@ arch=""
 wanted_stamp() {
     printf 'format=%s\nrelease=%s\narch=%s\nmirror=%s\nvariant=minbase\npackages=%s\n' \
         "$STAMP_FORMAT" "$release" "$arch" "$mirror" "$packages"
+    # Only when asked for, so that the stamps of other roots stay as they were.
+    [[ -z "$foreign_archs_list" ]] || printf 'foreign_archs=%s\n' "$foreign_archs_list"
+    [[ -z "$apt_packages_list" ]] || printf 'apt_packages=%s\n' "$apt_packages_list"
 }
 
 # ---- requirements --------------------------------------------------------
 [[ "$(id -u)" -eq 0 ]] || die "must run as root (debootstrap, mount namespaces and chroot need it)"
 command -v dpkg >/dev/null 2>&1 || die "dpkg not found: this script needs a Debian-based host"
-arch="$(dpkg --print-architecture)"
+arch="${arch_opt:-$(dpkg --print-architecture)}"
+[[ "$arch" =~ ^[a-z0-9][a-z0-9-]*$ ]] || die "bad architecture name '$arch'"
 
 if [[ -f "$dir/$STAMP_NAME" && "$force" -eq 0 ]]; then
     if [[ "$(cat "$dir/$STAMP_NAME")" == "$(wanted_stamp)" ]]; then
@@ -262,6 +294,40 @@ fi
 
 wanted_stamp >"$partial/$STAMP_NAME"
 
+# ---- foreign architectures and --apt-add packages --------------------------
+# debootstrap installs one architecture and resolves dependencies only
+# roughly; these go in with the root's own apt, through run-in-root.sh (the
+# root shares the host's network; debootstrap copied its resolv.conf).
+if [[ -n "$foreign_archs_list" || -n "$apt_packages_list" ]]; then
+    t_apt="$(now)"
+    archives="$partial/var/cache/apt/archives"
+    # Start from the .deb cache (apt checks every file against the index).
+    find "$cache_dir" -maxdepth 1 -name '*.deb' -exec cp -l -t "$archives" {} + 2>/dev/null ||
+        find "$cache_dir" -maxdepth 1 -name '*.deb' -exec cp -t "$archives" {} +
+    log "apt: architectures ${foreign_archs_list:-none}; packages ${apt_packages_list//,/ }"
+    # shellcheck disable=SC2016 # expanded by the shell inside the root
+    if ! "$SCRIPT_DIR/run-in-root.sh" --env DEBIAN_FRONTEND=noninteractive "$partial" -- /bin/sh -c '
+            set -e
+            for a in $1; do dpkg --add-architecture "$a"; done
+            shift
+            apt-get -q -o APT::Keep-Downloaded-Packages=true update
+            if [ $# -gt 0 ]; then
+                apt-get -q -y -o APT::Keep-Downloaded-Packages=true \
+                    --no-install-recommends install "$@"
+            fi
+        ' sh "${foreign_archs[*]}" "${apt_packages[@]}" </dev/null >>"$build_log" 2>&1; then
+        tail -n 25 "$build_log" | sed 's/^/build-root:   | /' >&2
+        die "installing with apt inside the root failed (full log: $build_log)"
+    fi
+    find "$archives" -maxdepth 1 -name '*.deb' -exec cp -n -t "$cache_dir" {} +
+    find "$archives" -maxdepth 1 -name '*.deb' -delete
+    rm -f "$partial/var/cache/apt/"*.bin
+    if [[ "$keep_lists" -eq 0 ]]; then
+        find "$partial/var/lib/apt/lists" -maxdepth 1 -type f ! -name lock -delete
+    fi
+    log "apt done in $(elapsed "$t_apt" "$(now)")"
+fi
+
 # ---- verify and record ---------------------------------------------------
 # Runs through run-in-root.sh, so a root that is stamped has also been shown
 # to work with it.
@@ -282,12 +348,27 @@ if ! "$SCRIPT_DIR/run-in-root.sh" "$partial" -- /bin/sh -c '
     tail -n 10 "$build_log" | sed 's/^/build-root:   | /' >&2
     die "the new root at $partial does not run commands (see $build_log)"
 fi
+# run-in-root.sh made the workspace's mount points inside the root; leave no
+# empty directories of them behind.
+target_dir="${CARGO_TARGET_DIR:-$TOP/target}"
+[[ "$target_dir" == /* ]] || target_dir="$TOP/$target_dir"
+for mount_point in "$partial$target_dir" "$partial$TOP"; do
+    while [[ "$mount_point" == "$partial"/?* ]] && rmdir -- "$mount_point" 2>/dev/null; do
+        mount_point="$(dirname "$mount_point")"
+    done
+done
 multiarch=""
 for libc in "$partial"/usr/lib/*/libc.so.6; do
     [[ -e "$libc" ]] || continue
     multiarch="${libc%/libc.so.6}"
     multiarch="${multiarch##*/}"
 done
+# With --foreign-arch there are several: the root's own is its libc6's.
+libc="$(grep -m1 '/libc\.so\.6$' "$partial/var/lib/dpkg/info/libc6:$arch.list" 2>/dev/null || true)"
+if [[ -n "$libc" ]]; then
+    multiarch="${libc%/libc.so.6}"
+    multiarch="${multiarch##*/}"
+fi
 [[ -n "$multiarch" ]] || die "cannot find the root's libc.so.6 under $partial/usr/lib/*/"
 printf 'multiarch=%s\n' "$multiarch" >>"$info_tmp"
 # The allocator libraries by their soname link, for LD_PRELOAD inside the root.

@@ -50,6 +50,23 @@ tail -n 3 "$target/conformance-host.log"
     --out "$target/conformance/$release" >"$target/conformance-$release.log" 2>&1 || status=1
 tail -n 3 "$target/conformance-$release.log"
 
+# The command's --allocator NAME must find each known allocator by the file
+# this release installs (libmimalloc.so.3 on Debian 13, not .so.2).
+cargo build --release --manifest-path "$top/Cargo.toml" -p memproxy-cli
+table=$top/memproxy/common/src/known-allocators.txt
+for name in jemalloc mimalloc tcmalloc; do
+    file=$(awk -v release="$release" -v name="$name" '
+        { sub(/#.*/, "") } $1 == release && $2 == name { print $3 }' "$table")
+    line=$("$top/ci/platform/run-in-root.sh" "$root" -- "$target/release/memproxy" run \
+        --lib "$artifacts/libmemproxy.so" --allocator "$name" --debug -- /bin/true 2>&1 || true)
+    if [[ -n "$file" && "$line" == *"route=custom"*"allocator=\"/lib/x86_64-linux-gnu/$file\""* ]]; then
+        echo "memproxy run --allocator $name in the $release root: $file"
+    else
+        echo "memproxy run --allocator $name in the $release root did not use ${file:-?}: $line" >&2
+        status=1
+    fi
+done
+
 echo
 "$harness" compare --out "$target/conformance/platforms.md" \
     "$target/conformance/host/report.json" "$target/conformance/$release/report.json" || status=1

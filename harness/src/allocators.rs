@@ -2,6 +2,7 @@
 //! project is built on, and any added with `--allocator NAME=PATH` (or
 //! `MEMPROXY_HARNESS_ALLOCATORS`).
 
+use memproxy_common::known;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -96,61 +97,46 @@ impl Allocator {
     }
 }
 
-/// A built-in allocator: the files Debian releases install it as, and the
-/// package that does, per release (`VERSION_ID` of os-release).
+/// A built-in allocator and the oracle that tells its blocks; its files and
+/// packages come from `memproxy_common::known`, the table `ci/setup`
+/// installs from.
 pub struct Known {
     pub name: &'static str,
-    pub files: &'static [&'static str],
-    /// (Debian `VERSION_ID`, package); the first is the default.
-    pub packages: &'static [(&'static str, &'static str)],
     pub owner: Owner,
 }
 
 impl Known {
-    fn package(&self, version_id: Option<&str>) -> &'static str {
-        let chosen = self
-            .packages
-            .iter()
-            .find(|(version, _)| Some(*version) == version_id);
-        chosen
-            .or(self.packages.first())
-            .map_or(self.name, |(_, package)| package)
+    /// The files Debian releases install it as.
+    pub fn files(&self) -> impl Iterator<Item = &'static str> {
+        known::files(self.name)
+    }
+
+    fn package(&self, release: Option<&str>) -> &'static str {
+        known::package(self.name, release).unwrap_or(self.name)
     }
 }
 
-pub const LIB_DIR: &str = "/lib/x86_64-linux-gnu";
+/// Debian's directory for this machine's libraries.
+pub const LIB_DIR: &str = memproxy_common::multiarch::LIB_DIR;
 
 pub const KNOWN: [Known; 3] = [
     Known {
         name: "jemalloc",
-        files: &["libjemalloc.so.2"],
-        packages: &[("12", "libjemalloc2"), ("13", "libjemalloc2")],
         owner: Owner::Jemalloc,
     },
     Known {
         name: "mimalloc",
-        files: &["libmimalloc.so.2", "libmimalloc.so.3"],
-        packages: &[("12", "libmimalloc2.0"), ("13", "libmimalloc3")],
         owner: Owner::Mimalloc,
     },
     Known {
         name: "tcmalloc",
-        files: &["libtcmalloc_minimal.so.4"],
-        packages: &[
-            ("12", "libtcmalloc-minimal4"),
-            ("13", "libtcmalloc-minimal4t64"),
-        ],
         owner: Owner::Tcmalloc,
     },
 ];
 
-/// `VERSION_ID` from /etc/os-release, to name the right packages.
-fn debian_version() -> Option<String> {
-    let text = std::fs::read_to_string("/etc/os-release").ok()?;
-    let line = text
-        .lines()
-        .find_map(|line| line.strip_prefix("VERSION_ID="))?;
-    Some(line.trim_matches('"').to_owned())
+/// This host's Debian release, to name the right packages.
+fn this_release() -> Option<&'static str> {
+    known::release_of_os_release(&std::fs::read_to_string("/etc/os-release").ok()?)
 }
 
 /// The names that narrow a run on purpose, from `MEMPROXY_HARNESS_ONLY`.
@@ -186,8 +172,7 @@ pub fn select(only: Option<&[String]>, added: &[String]) -> Result<Selection, St
             continue;
         }
         let installed = known
-            .files
-            .iter()
+            .files()
             .map(|file| Path::new(LIB_DIR).join(file))
             .find(|path| path.exists());
         if let Some(path) = installed {
@@ -204,11 +189,8 @@ pub fn select(only: Option<&[String]>, added: &[String]) -> Result<Selection, St
     }
     if !missing.is_empty() {
         let names: Vec<&str> = missing.iter().map(|known| known.name).collect();
-        let version = debian_version();
-        let packages: Vec<&str> = missing
-            .iter()
-            .map(|known| known.package(version.as_deref()))
-            .collect();
+        let release = this_release();
+        let packages: Vec<&str> = missing.iter().map(|known| known.package(release)).collect();
         return Err(format!(
             "allocator(s) {} not installed. Install with:\n    apt-get install -y {}\n\
              or narrow the run on purpose with {ONLY_VAR}=glibc,...",
@@ -242,6 +224,57 @@ pub fn select_from_env() -> Result<Selection, String> {
         })
         .unwrap_or_default();
     select(only.as_deref(), &added)
+}
+
+/// [`select_from_env`], once per process, for the tests: a missing
+/// allocator fails the calling test with the command that installs it.
+#[track_caller]
+pub fn selected() -> &'static Selection {
+    static SELECTION: std::sync::OnceLock<Result<Selection, String>> = std::sync::OnceLock::new();
+    match SELECTION.get_or_init(select_from_env) {
+        Ok(selection) => selection,
+        Err(error) => panic!("{error}"),
+    }
+}
+
+impl Selection {
+    /// The selected built-in allocator `name`; `None`, said aloud as
+    /// `NOT RUN` with the reason, when the run was narrowed on purpose to
+    /// leave it out.
+    #[track_caller]
+    pub fn built_in(&self, name: &str) -> Option<&Allocator> {
+        if let Some(allocator) = self
+            .allocators
+            .iter()
+            .find(|allocator| allocator.name == name && !allocator.added)
+        {
+            return Some(allocator);
+        }
+        match self.narrowed_out.iter().find(|(left, _)| left == name) {
+            Some((_, why)) => {
+                test_support::not_run(&format!("with {name}: {why}"));
+                None
+            }
+            None => panic!("allocator {name} is neither selected nor narrowed out"),
+        }
+    }
+
+    /// The selected custom allocators (every one but glibc); the narrowed
+    /// out ones are said aloud as `NOT RUN`.
+    pub fn customs(&self) -> Vec<&Allocator> {
+        self.say_narrowed_out();
+        self.allocators
+            .iter()
+            .filter(|allocator| allocator.path.is_some())
+            .collect()
+    }
+
+    /// Prints `NOT RUN NAME: WHY` for every allocator left out on purpose.
+    pub fn say_narrowed_out(&self) {
+        for (name, why) in &self.narrowed_out {
+            test_support::not_run(&format!("{name}: {why}"));
+        }
+    }
 }
 
 /// The prefixed `malloc`s of the allocator APIs memproxy knows, per its

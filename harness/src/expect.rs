@@ -1,7 +1,13 @@
 //! The specification, restated on its own: which names the kernel gives a
 //! program started a given way, whether an exclusion list names it, and
-//! which allocator must then serve it. Nothing here uses memproxy's code:
-//! an expectation derived from the implementation would prove nothing.
+//! which allocator must then serve it.
+//!
+//! This is the harness's one statement of these rules: the matrix, the
+//! global-preload run and the hostile-config tests all take their
+//! expectations from here. It is deliberately independent of memproxy's
+//! code (neither the library nor `memproxy-config`, the parser it shares
+//! with the CLI, is a dependency of the harness): an expectation derived
+//! from the implementation would prove nothing. Keep it that way.
 
 use std::path::Path;
 
@@ -49,17 +55,49 @@ pub fn kernel_names(case: &NameCase, dir: &Path) -> KernelNames {
 /// `/` equals a full name, any other entry equals a full name's last
 /// component.
 pub fn listed(config: &str, names: &KernelNames) -> bool {
+    listed_bytes(config.as_bytes(), names)
+}
+
+/// [`listed`], for a config of any bytes.
+pub fn listed_bytes(config: &[u8], names: &KernelNames) -> bool {
     let last_component = |path: &str| path.rsplit('/').next().unwrap_or(path).to_owned();
-    config.split('\n').any(|line| {
-        let entry = line.trim_matches([' ', '\t', '\r']);
-        if entry.is_empty() || entry.starts_with('#') || entry.starts_with(';') {
+    config.split(|&byte| byte == b'\n').any(|line| {
+        let entry = trim_blanks(line);
+        if entry.is_empty() || entry.starts_with(b"#") || entry.starts_with(b";") {
             false
-        } else if entry.starts_with('/') {
-            entry == names.execfn || entry == names.exe
+        } else if entry.starts_with(b"/") {
+            entry == names.execfn.as_bytes() || entry == names.exe.as_bytes()
         } else {
-            entry == last_component(&names.execfn) || entry == last_component(&names.exe)
+            entry == last_component(&names.execfn).as_bytes()
+                || entry == last_component(&names.exe).as_bytes()
         }
     })
+}
+
+/// Whether the config file at `path` lists the program: a path that is not
+/// a regular file (symlinks followed) is never read, and a missing or
+/// unreadable file lists nothing; a regular file lists per [`listed_bytes`].
+pub fn file_lists(path: &Path, names: &KernelNames) -> bool {
+    match std::fs::metadata(path) {
+        Ok(metadata) if metadata.is_file() => {
+            std::fs::read(path).is_ok_and(|bytes| listed_bytes(&bytes, names))
+        }
+        _ => false,
+    }
+}
+
+/// `line` without the blanks around it: space, tab, CR.
+fn trim_blanks(line: &[u8]) -> &[u8] {
+    let blank = |byte: &u8| matches!(byte, b' ' | b'\t' | b'\r');
+    let start = line
+        .iter()
+        .position(|byte| !blank(byte))
+        .unwrap_or(line.len());
+    let end = line
+        .iter()
+        .rposition(|byte| !blank(byte))
+        .map_or(start, |end| end + 1);
+    &line[start..end]
 }
 
 /// The config text of a case, for a case directory.

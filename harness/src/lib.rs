@@ -16,18 +16,18 @@
 //! - [`run`]: starting a probe the way a case says;
 //! - [`matrix`]: running cells and judging them;
 //! - [`report`]: the table, JSON and Markdown; [`compare`]: platforms side by side;
-//! - [`artifacts`]: building the library and the probes; [`scratch`]: where
-//!   the programs under test are laid out, safely for parallel runs.
+//! - [`global_preload`]: real programs under a host-wide preload.
+//!
+//! Building the library and the probes, laying out files and starting
+//! processes are the `test-support` crate's, shared with every other test.
 
 pub mod allocators;
-pub mod artifacts;
 pub mod compare;
 pub mod expect;
+pub mod global_preload;
 pub mod matrix;
 pub mod names;
 pub mod orders;
 pub mod probe;
-pub mod programs;
 pub mod report;
 pub mod run;
-pub mod scratch;

@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use clap::{Args, Parser, Subcommand};
 use harness::allocators;
-use harness::artifacts::Artifacts;
 use harness::matrix::{self, GroupResult};
 use harness::report;
+use test_support::artifacts::Artifacts;
 
 #[derive(Parser)]
 #[command(about = "The memproxy conformance harness", long_about = None)]
@@ -24,7 +24,7 @@ enum Command {
     /// prints the matrix; writes report.json and report.md.
     #[command(after_help = "Examples:\n  \
         cargo run --release -p harness -- report\n  \
-        cargo run --release -p harness -- report --allocator tbb=/lib/x86_64-linux-gnu/libtbbmalloc_proxy.so.2\n  \
+        cargo run --release -p harness -- report --allocator tbb=/lib/<multiarch>/libtbbmalloc_proxy.so.2\n  \
         cargo run --release -p harness -- report --only glibc,jemalloc --order seed --case listed\n\n\
         Exit status: 0 when every cell passed, 1 when any failed, 2 on a set-up error.")]
     Report(ReportArgs),

@@ -6,12 +6,13 @@
 use serde::Serialize;
 
 use crate::allocators::{Allocator, Owner};
-use crate::artifacts::Artifacts;
 use crate::expect;
 use crate::names::{NAME_CASES, NameCase};
 use crate::orders::{ORDERS, Order};
 use crate::probe::{Output, Seen};
-use crate::run::{NotRun, Run};
+use crate::run::Run;
+use test_support::Artifacts;
+use test_support::NotRun;
 
 /// One (allocator, order, name case).
 #[derive(Clone, Copy)]

@@ -3,7 +3,8 @@
 //! list.
 //!
 //! ```no_run
-//! # use harness::{run::Run, artifacts::Artifacts, allocators::Allocator, names, orders};
+//! # use harness::{run::Run, allocators::Allocator, names, orders};
+//! # use test_support::Artifacts;
 //! let artifacts = Artifacts::shared();
 //! let outcome = Run::new(artifacts, &artifacts.probes[0])
 //!     .named(names::find("symlink-name").unwrap())
@@ -13,39 +14,20 @@
 //! println!("{}", outcome.command);
 //! ```
 
-use std::fmt::Write as _;
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+
+use test_support::artifacts::{Artifacts, Probe};
+use test_support::{NotRun, Process, Ran, path_str, scratch};
 
 use crate::allocators::{Allocator, LIB_DIR};
-use crate::artifacts::{Artifacts, Probe};
 use crate::expect::{self, KernelNames};
 use crate::names::{Launch, Layout, NameCase};
 use crate::orders::{self, Order, Source, Tokens};
-use crate::scratch;
 
 /// glibc's real object; `LIBC` in an order. Never the `libc.so` linker script.
-pub const LIBC: &str = "/lib/x86_64-linux-gnu/libc.so.6";
+pub const LIBC: &str = memproxy_common::multiarch::LIBC;
 /// Small blocks must move glibc's `mallinfo2` counters for the oracle.
 pub const TUNABLES: &str = "glibc.malloc.tcache_count=0";
-/// No probe needs more; a hang is a failure, not a stuck suite.
-const TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Variables of the harness's own environment that would change the run.
-const SCRUBBED: [&str; 8] = [
-    "LD_PRELOAD",
-    "LD_LIBRARY_PATH",
-    "LD_AUDIT",
-    "GLIBC_TUNABLES",
-    "MEMPROXY_CONF",
-    "MEMPROXY_DEBUG",
-    "PROBE_PLUGIN",
-    "_",
-];
-
 /// One probe run, built up fluently.
 pub struct Run<'a> {
     artifacts: &'a Artifacts,
@@ -57,15 +39,12 @@ pub struct Run<'a> {
     extra_env: Vec<(String, String)>,
 }
 
-/// What a run produced.
+/// What a run produced: the process's [`Ran`] (status, streams, the
+/// command line that reproduces it while `dir` exists), and the case's
+/// facts.
 #[derive(Debug)]
 pub struct Outcome {
-    /// A shell command line that reproduces the run (while `dir` exists).
-    pub command: String,
-    pub status: Option<ExitStatus>,
-    pub timed_out: bool,
-    pub stdout: String,
-    pub stderr: String,
+    pub ran: Ran,
     /// The names the specification says the kernel gave the program.
     pub names: KernelNames,
     /// The case directory; kept on disk when [`Outcome::keep`] is called.
@@ -73,34 +52,17 @@ pub struct Outcome {
     pub config: String,
 }
 
-impl Outcome {
-    pub fn succeeded(&self) -> bool {
-        self.status.is_some_and(|status| status.success())
+impl std::ops::Deref for Outcome {
+    type Target = Ran;
+    fn deref(&self) -> &Ran {
+        &self.ran
     }
+}
 
+impl Outcome {
     /// Keeps the case directory for inspection and returns its path.
     pub fn keep(self) -> PathBuf {
-        self.dir.keep()
-    }
-}
-
-/// Why a run could not be made.
-#[derive(Debug)]
-pub enum NotRun {
-    /// The order needs a private mount namespace and this user cannot make
-    /// one (not root, and unprivileged user namespaces are off).
-    NoMountNamespace(String),
-    Setup(String),
-}
-
-impl std::fmt::Display for NotRun {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            NotRun::NoMountNamespace(why) => {
-                write!(f, "not run: needs a private mount namespace ({why})")
-            }
-            NotRun::Setup(why) => write!(f, "not run: {why}"),
-        }
+        scratch::keep(self.dir)
     }
 }
 
@@ -193,7 +155,7 @@ impl<'a> Run<'a> {
         env.extend(self.extra_env.iter().cloned());
 
         let program = path_str(&dir_path.join(case.file));
-        let mut argv: Vec<String> = match case.launch {
+        let argv: Vec<String> = match case.launch {
             Launch::Absolute | Launch::Underscore(_) => vec![program],
             Launch::Relative => {
                 vec![
@@ -242,29 +204,17 @@ impl<'a> Run<'a> {
         if let Launch::Underscore(value) = case.launch {
             env.push(("_".into(), value.into()));
         }
+        let mut process = Process::argv(&argv)
+            .inherit_env()
+            .envs(env)
+            .current_dir(&dir_path);
         if let Some(contents) = etc_preload {
-            let mut wrapped = with_etc_preload(&contents, &dir_path)?;
-            wrapped.append(&mut argv);
-            argv = wrapped;
+            // In the case directory, which a failure keeps.
+            process = process.etc_preload(contents).etc_preload_dir(&dir_path);
         }
-
-        let mut command = Command::new(&argv[0]);
-        command.args(&argv[1..]).current_dir(&dir_path);
-        for name in SCRUBBED {
-            command.env_remove(name);
-        }
-        for (name, value) in &env {
-            command.env(name, value);
-        }
-        let shown = show(&dir_path, &env, &argv);
-        let (status, timed_out, stdout, stderr) = execute(command)
-            .map_err(|error| NotRun::Setup(format!("cannot start {}: {error}", argv[0])))?;
+        let ran = process.try_run()?;
         Ok(Outcome {
-            command: shown,
-            status,
-            timed_out,
-            stdout,
-            stderr,
+            ran,
             names: expect::kernel_names(case, &dir_path),
             dir,
             config: String::from_utf8_lossy(&config).into_owned(),
@@ -281,12 +231,6 @@ const PLAIN: NameCase = NameCase {
     launch: Launch::Absolute,
     config: "",
 };
-
-fn path_str(path: &Path) -> String {
-    path.to_str()
-        .expect("paths under test are UTF-8")
-        .to_owned()
-}
 
 /// (memproxy, libc, allocator) as the order writes them, and the
 /// `LD_LIBRARY_PATH` that bare names need.
@@ -339,226 +283,4 @@ fn lay_out(probe: &Path, case: &NameCase, dir: &Path) -> std::io::Result<()> {
             scratch::write_executable(&dir.join(case.file), shebang.as_bytes())
         }
     }
-}
-
-/// The argv prefix that runs a command with `/etc/ld.so.preload` holding
-/// `contents`, inside a private mount namespace: a copy of `/etc` is bound
-/// over `/etc`, and a file written in `scratch` over its `ld.so.preload`.
-/// Nothing outside the namespace sees either.
-pub fn with_etc_preload(contents: &str, scratch: &Path) -> Result<Vec<String>, NotRun> {
-    let preload_file = scratch.join("ld.so.preload");
-    std::fs::write(&preload_file, contents)
-        .map_err(|error| NotRun::Setup(format!("writing {}: {error}", preload_file.display())))?;
-    let etc = etc_copy().map_err(NotRun::Setup)?;
-    let mut argv = mount_namespace_prefix().map_err(NotRun::NoMountNamespace)?;
-    argv.extend([
-        "/bin/sh".into(),
-        "-c".into(),
-        r#"mount --bind "$1" /etc && mount --bind "$2" /etc/ld.so.preload && shift 2 && exec "$@""#
-            .into(),
-        "sh".into(),
-        path_str(etc),
-        path_str(&preload_file),
-    ]);
-    Ok(argv)
-}
-
-/// A copy of `/etc` for the mount namespace, made once per process, with an
-/// empty `ld.so.preload` for a per-run file to be bound over.
-fn etc_copy() -> Result<&'static Path, String> {
-    static COPY: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let copy = COPY.get_or_init(|| {
-        let dir = scratch::root().join("etc");
-        std::fs::create_dir(&dir).map_err(|error| error.to_string())?;
-        copy_tree(Path::new("/etc"), &dir);
-        std::fs::write(dir.join("ld.so.preload"), "").map_err(|error| error.to_string())?;
-        Ok(dir)
-    });
-    copy.as_deref().map_err(Clone::clone)
-}
-
-/// Copies what can be copied: an unreadable file in /etc must not stop the
-/// run, and ld.so needs only a few of them.
-fn copy_tree(from: &Path, to: &Path) {
-    let Ok(entries) = std::fs::read_dir(from) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let (source, destination) = (entry.path(), to.join(entry.file_name()));
-        let Ok(kind) = entry.file_type() else {
-            continue;
-        };
-        if kind.is_symlink() {
-            if let Ok(target) = std::fs::read_link(&source) {
-                let _ = std::os::unix::fs::symlink(target, &destination);
-            }
-        } else if kind.is_dir() {
-            if std::fs::create_dir(&destination).is_ok() {
-                copy_tree(&source, &destination);
-            }
-        } else if kind.is_file() {
-            let _ = std::fs::copy(&source, &destination);
-        }
-    }
-}
-
-/// `unshare` arguments for a private mount namespace: plain as root, inside
-/// a user namespace otherwise (if the kernel allows it).
-///
-/// Where `/` is not a mount point (a chroot), `unshare --propagation
-/// private` fails: it cannot change the propagation of a directory, and the
-/// mount that holds the chroot cannot be named from inside it. The copy of
-/// that mount in a new namespace then keeps its propagation, so the
-/// namespace is usable only if that mount is not shared with the parent's:
-/// otherwise the bind mounts over `/etc` would reach the host. This is
-/// checked, not assumed, with a bind of `/etc` onto itself (harmless: the
-/// same files) that is undone at once.
-fn mount_namespace_prefix() -> Result<Vec<String>, String> {
-    static PREFIX: OnceLock<Result<Vec<String>, String>> = OnceLock::new();
-    PREFIX
-        .get_or_init(|| {
-            // SAFETY: geteuid has no preconditions.
-            let root = unsafe { libc::geteuid() } == 0;
-            let user = if root {
-                "root"
-            } else {
-                "this unprivileged user"
-            };
-            let prefix = |propagation: &str| {
-                let mut prefix = vec!["/usr/bin/unshare".to_owned()];
-                if !root {
-                    prefix.push("--map-root-user".into());
-                }
-                prefix.extend(["--mount", "--propagation", propagation, "--"].map(String::from));
-                prefix
-            };
-            let private = prefix("private");
-            let Err(why) = namespace_check(&private, "mount --bind /etc /etc") else {
-                return Ok(private);
-            };
-            if root_is_mount_point() != Some(false) {
-                return Err(format!(
-                    "{user} cannot bind-mount in a private namespace: {why}"
-                ));
-            }
-            let unchanged = prefix("unchanged");
-            // Counts the parent namespace's mounts on /etc before and after
-            // the bind: one more means the bind propagated to it.
-            let leak_check = r#"count() {
-                    n=0
-                    while read -r _ _ _ _ point _; do [ "$point" = /etc ] && n=$((n + 1)); done \
-                        <"/proc/$PPID/mountinfo"
-                    echo "$n"
-                }
-                before=$(count) && mount --bind /etc /etc || exit 2
-                after=$(count); umount /etc
-                [ "$after" = "$before" ] || { echo "the bind reached the parent namespace"; exit 3; }"#;
-            match namespace_check(&unchanged, leak_check) {
-                Ok(()) => Ok(unchanged),
-                Err(leak) => Err(format!(
-                    "'/' is not a mount point here (a chroot?), so unshare cannot make the new \
-                     namespace's mounts private ({why}), and the mount holding '/' is shared \
-                     with the parent namespace, so bind mounts would reach it ({leak}); run \
-                     inside 'unshare --mount --propagation private' or bind the root onto \
-                     itself before chroot"
-                )),
-            }
-        })
-        .clone()
-}
-
-/// Runs `script` with `/bin/sh` behind `prefix`; the error is its stderr.
-fn namespace_check(prefix: &[String], script: &str) -> Result<(), String> {
-    let output = Command::new(&prefix[0])
-        .args(&prefix[1..])
-        .args(["/bin/sh", "-c", script])
-        .env_remove("LD_PRELOAD")
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|error| format!("cannot run unshare: {error}"))?;
-    if output.status.success() {
-        return Ok(());
-    }
-    let mut why = String::from_utf8_lossy(&output.stderr).trim().to_owned();
-    if why.is_empty() {
-        why = String::from_utf8_lossy(&output.stdout).trim().to_owned();
-    }
-    Err(why)
-}
-
-/// Whether this process's `/` is a mount point, from `/proc/self/mountinfo`
-/// (`None` if that cannot be read). Inside a chroot of a plain directory,
-/// no mount has the mount point `/`.
-fn root_is_mount_point() -> Option<bool> {
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    Some(
-        mounts
-            .lines()
-            .any(|line| line.split(' ').nth(4) == Some("/")),
-    )
-}
-
-/// Runs with a timeout, collecting both streams: (status, timed out,
-/// stdout, stderr). The status is `None` only if the child could not be
-/// waited for.
-pub fn execute(
-    mut command: Command,
-) -> std::io::Result<(Option<ExitStatus>, bool, String, String)> {
-    command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = command.spawn()?;
-    let mut stdout = child.stdout.take().expect("piped");
-    let mut stderr = child.stderr.take().expect("piped");
-    let out_reader = std::thread::spawn(move || {
-        let mut text = Vec::new();
-        let _ = stdout.read_to_end(&mut text);
-        text
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut text = Vec::new();
-        let _ = stderr.read_to_end(&mut text);
-        text
-    });
-    let deadline = Instant::now() + TIMEOUT;
-    let mut timed_out = false;
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break Some(status);
-        }
-        if Instant::now() > deadline {
-            timed_out = true;
-            let _ = child.kill();
-            break child.wait().ok();
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    };
-    let text = |bytes: Vec<u8>| String::from_utf8_lossy(&bytes).into_owned();
-    let stdout = out_reader.join().map(text).unwrap_or_default();
-    let stderr = err_reader.join().map(text).unwrap_or_default();
-    Ok((status, timed_out, stdout, stderr))
-}
-
-/// A copy-pasteable shell line: the directory, the environment, the argv.
-fn show(dir: &Path, env: &[(String, String)], argv: &[String]) -> String {
-    let quote = |text: &str| {
-        if !text.is_empty()
-            && text
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "/._-=:,+".contains(c))
-        {
-            text.to_owned()
-        } else {
-            format!("'{}'", text.replace('\'', r"'\''"))
-        }
-    };
-    let mut line = format!("cd {} &&", quote(&path_str(dir)));
-    for (name, value) in env {
-        let _ = write!(line, " {}", quote(&format!("{name}={value}")));
-    }
-    for arg in argv {
-        let _ = write!(line, " {}", quote(arg));
-    }
-    line
 }

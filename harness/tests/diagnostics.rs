@@ -3,15 +3,17 @@
 //! adopted. Ownership is still asked of the allocators wherever it decides.
 
 use std::path::Path;
-use std::process::Command;
 
 use harness::allocators::Owner;
-use harness::artifacts::Artifacts;
 use harness::probe::{Output, Seen};
 use harness::run::TUNABLES;
+use test_support::{Artifacts, Dir, Process, Ran};
 
-const JEMALLOC: &str = "/lib/x86_64-linux-gnu/libjemalloc.so.2";
-const TBB_SCALABLE: &str = "/lib/x86_64-linux-gnu/libtbbmalloc.so.2";
+use memproxy_common::multiarch::{JEMALLOC, LIB_DIR, LIBC};
+
+fn tbb_scalable() -> String {
+    format!("{LIB_DIR}/libtbbmalloc.so.2")
+}
 
 fn memproxy() -> String {
     Artifacts::shared().memproxy.display().to_string()
@@ -21,33 +23,18 @@ fn probe() -> &'static Path {
     &Artifacts::shared().probes[0].path
 }
 
-struct Ran {
-    stdout: String,
-    stderr: String,
-}
-
+/// `program` in `dir` with `env`, the oracle's tunable and the probe's
+/// plugin; it must succeed.
+#[track_caller]
 fn run(program: &Path, env: &[(&str, &str)], dir: &Path) -> Ran {
-    let mut command = Command::new(program);
-    command
+    let ran = Process::new(program)
         .current_dir(dir)
         .env("GLIBC_TUNABLES", TUNABLES)
-        .env_remove("MEMPROXY_CONF")
-        .env_remove("MEMPROXY_DEBUG")
-        .env_remove("LD_PRELOAD")
-        .env("PROBE_PLUGIN", &Artifacts::shared().plugin);
-    for (name, value) in env {
-        command.env(name, value);
-    }
-    let output = command.output().expect("the program runs");
-    assert!(
-        output.status.success(),
-        "{program:?} {env:?}: {:?}",
-        output.status
-    );
-    Ran {
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+        .env("PROBE_PLUGIN", &Artifacts::shared().plugin)
+        .envs(env.iter().copied())
+        .run();
+    ran.assert_success();
+    ran
 }
 
 /// Every kind of the probe's output has this one owner.
@@ -62,11 +49,9 @@ fn owned_by(output: &str, owner: Owner) -> bool {
 
 #[test]
 fn the_debug_line_names_everything_the_decision_used() {
-    let dir = harness::scratch::directory("diagnostics-").expect("temporary directory");
-    let program = dir.path().join("probe-named");
-    harness::scratch::link_executable(probe(), &program).expect("link the probe");
-    let config = dir.path().join("memproxy.conf");
-    std::fs::write(&config, "# comment\nother\nprobe-named\n").expect("config");
+    let dir = Dir::new("diagnostics-");
+    let program = dir.link("probe-named", probe());
+    let config = dir.config("# comment\nother\nprobe-named\n");
     let preload = format!("{}:{JEMALLOC}", memproxy());
     let config_text = config.display().to_string();
     let ran = run(
@@ -78,14 +63,7 @@ fn the_debug_line_names_everything_the_decision_used() {
         ],
         dir.path(),
     );
-    let lines: Vec<&str> = ran.stderr.lines().collect();
-    assert_eq!(
-        lines.len(),
-        1,
-        "exactly one line per process: {:?}",
-        ran.stderr
-    );
-    let line = lines[0];
+    let line = ran.one_debug_line().text;
     let program_path = program
         .canonicalize()
         .expect("canonical")
@@ -93,20 +71,20 @@ fn the_debug_line_names_everything_the_decision_used() {
         .to_string();
     for field in [
         "route=glibc reason=excluded".to_owned(),
-        "allocator=\"/lib/x86_64-linux-gnu/libc.so.6\"".to_owned(),
+        format!("allocator=\"{LIBC}\""),
         format!("execfn=\"{}\"", program.display()),
         format!("exe=\"{program_path}\""),
         format!("config=\"{config_text}\" config-source=env config-state=read"),
         "match=3 source=\"execfn name\"".to_owned(),
     ] {
-        assert!(line.contains(&field), "{field} missing from {line}");
+        assert!(line.contains(&field), "{field} missing: {}", ran.describe());
     }
     assert!(owned_by(&ran.stdout, Owner::Glibc), "{}", ran.stdout);
 }
 
 #[test]
 fn nothing_is_printed_unless_asked() {
-    let dir = tempfile::tempdir().expect("temporary directory");
+    let dir = Dir::new("diagnostics-");
     let preload = format!("{}:{JEMALLOC}", memproxy());
     for debug in [None, Some("0"), Some("")] {
         let mut env = vec![("LD_PRELOAD", preload.as_str())];
@@ -124,8 +102,8 @@ fn nothing_is_printed_unless_asked() {
 #[test]
 fn a_relative_config_path_is_ignored() {
     // Each process would resolve it against its own working directory.
-    let dir = tempfile::tempdir().expect("temporary directory");
-    std::fs::write(dir.path().join("relative.conf"), "probe-c\n").expect("config");
+    let dir = Dir::new("diagnostics-");
+    dir.file("relative.conf", "probe-c\n");
     let preload = format!("{}:{JEMALLOC}", memproxy());
     let ran = run(
         probe(),
@@ -153,11 +131,11 @@ fn a_prefixed_only_allocator_is_adopted_when_preloaded() {
     // libtbbmalloc.so.2 exports only scalable_*: nothing the oracle can query,
     // so its blocks are unclaimed, where glibc's would be claimed.
     assert!(
-        Path::new(TBB_SCALABLE).exists(),
+        Path::new(&tbb_scalable()).exists(),
         "install it with: apt-get install -y libtbbmalloc2"
     );
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let preload = format!("{}:{TBB_SCALABLE}", memproxy());
+    let dir = Dir::new("diagnostics-");
+    let preload = format!("{}:{}", memproxy(), tbb_scalable());
     let ran = run(
         probe(),
         &[("LD_PRELOAD", &preload), ("MEMPROXY_DEBUG", "1")],
@@ -176,25 +154,12 @@ fn a_prefixed_only_allocator_is_adopted_when_preloaded() {
 /// allocator only in a comment.
 #[test]
 fn a_prefixed_only_allocator_that_is_only_linked_is_not_adopted() {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let source = dir.path().join("linked.c");
-    std::fs::write(
-        &source,
-        "#include <stdlib.h>\n#include <stdio.h>\nvoid *scalable_malloc(size_t);\n\
-         int main(void) { void *p = malloc(64); printf(\"%d\\n\", p != 0); free(p);\n\
-         return scalable_malloc(1) == 0; }\n",
-    )
-    .expect("source");
-    let program = dir.path().join("linked");
-    let status = Command::new("cc")
-        .arg(&source)
-        .arg(TBB_SCALABLE)
-        .arg("-o")
-        .arg(&program)
-        .status()
-        .expect("cc runs");
-    assert!(status.success());
-
+    assert!(
+        Path::new(&tbb_scalable()).exists(),
+        "install it with: apt-get install -y libtbbmalloc2"
+    );
+    let dir = Dir::new("diagnostics-");
+    let program = Artifacts::shared().fixture("linked-tbb");
     let ran = run(
         &program,
         &[("LD_PRELOAD", &memproxy()), ("MEMPROXY_DEBUG", "1")],
@@ -207,29 +172,21 @@ fn a_prefixed_only_allocator_that_is_only_linked_is_not_adopted() {
         ran.stderr
     );
 
-    let commented = format!("{}\n# {TBB_SCALABLE}\n", memproxy());
-    let mut argv = harness::run::with_etc_preload(&commented, dir.path())
-        .expect("a private mount namespace (run as root)");
-    argv.push(program.display().to_string());
-    let output = Command::new(&argv[0])
-        .args(&argv[1..])
-        .env("MEMPROXY_DEBUG", "1")
-        .env_remove("LD_PRELOAD")
-        .output()
-        .expect("runs");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
-    assert!(
-        stderr.contains("route=glibc reason=no-custom-allocator"),
-        "{stderr}"
-    );
+    let commented = format!("{}\n# {}\n", memproxy(), tbb_scalable());
+    if let Some(ran) = Process::new(&program)
+        .etc_preload(commented)
+        .debug(true)
+        .run_unless_not_allowed()
+    {
+        ran.assert_success()
+            .assert_stderr_contains("route=glibc reason=no-custom-allocator");
+    }
 }
 
 #[test]
 fn a_second_copy_of_memproxy_says_which_copy_serves() {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let copy = dir.path().join("libmemproxy-copy.so");
-    std::fs::copy(&Artifacts::shared().memproxy, &copy).expect("copy");
+    let dir = Dir::new("diagnostics-");
+    let copy = dir.copy("libmemproxy-copy.so", &Artifacts::shared().memproxy, 0o755);
     let preload = format!("{}:{}:{JEMALLOC}", memproxy(), copy.display());
     let ran = run(
         probe(),

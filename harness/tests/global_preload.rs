@@ -3,30 +3,22 @@
 //! exclusion list names every other program. Each program must give the same
 //! stdout and exit status as without any preload, with nothing added on
 //! stderr; with `MEMPROXY_DEBUG=1`, every process that loaded memproxy must
-//! be on the route the list gives it. See `harness::programs`.
+//! be on the route the list gives it. See `harness::global_preload`.
 
-use harness::allocators;
-use harness::artifacts::Artifacts;
-use harness::programs;
-use harness::run::NotRun;
+use harness::{allocators, global_preload};
+use test_support::{ALLOW_NOT_RUN, Artifacts, NotRun};
 
-/// Set by users without root or user namespaces to report the test as not
-/// run instead of failing (as in `tests/routing.rs`). CI runs as root.
-const ALLOW_NOT_RUN: &str = "MEMPROXY_HARNESS_ALLOW_NOT_RUN";
-
-/// Every program of `programs::catalogue` x every allocator (glibc meaning
+/// Every program of `global_preload::catalogue` x every allocator (glibc meaning
 /// memproxy alone): identical stdout, exit status and stderr, and the
 /// exclusion list covers exactly its half.
 #[test]
 fn real_programs_behave_the_same_under_a_global_preload() {
-    let selection = allocators::select_from_env().unwrap_or_else(|error| panic!("{error}"));
-    for (name, why) in &selection.narrowed_out {
-        println!("NOT RUN {name}: {why}");
-    }
-    let outcome = match programs::global_preload(Artifacts::shared(), &selection.allocators) {
+    let selection = allocators::selected();
+    selection.say_narrowed_out();
+    let outcome = match global_preload::run(Artifacts::shared(), &selection.allocators) {
         Ok(outcome) => outcome,
         Err(NotRun::NoMountNamespace(why)) if std::env::var_os(ALLOW_NOT_RUN).is_some() => {
-            println!("NOT RUN: needs a private mount namespace ({why})");
+            test_support::not_run(&format!("(needs a private mount namespace: {why})"));
             return;
         }
         Err(error) => panic!("{error}; run as root, or set {ALLOW_NOT_RUN}=1"),
@@ -51,27 +43,18 @@ fn real_programs_behave_the_same_under_a_global_preload() {
     );
 }
 
-/// The route check itself: the restated matching rule and the debug-line
-/// parser agree with what memproxy prints.
+/// The route check's matching rule is `harness::expect`'s (the only one
+/// the harness has): the cases the catalogue's list relies on.
 #[test]
-fn the_route_check_reads_memproxy_lines() {
-    let line = r#"memproxy[42]: route=glibc reason=excluded allocator="/lib/x86_64-linux-gnu/libc.so.6" api="standard" execfn="/usr/bin/a \"b\"\x0a" exe="/usr/bin/dash" config="/c" config-source=env config-state=read match=2 source="exe name""#;
-    let parsed = programs::DebugLine::parse(line).expect("a debug line");
-    assert_eq!(parsed.pid, 42);
-    assert_eq!(parsed.route(), "glibc");
-    assert_eq!(parsed.reason(), "excluded");
-    assert_eq!(parsed.get("execfn"), Some("/usr/bin/a \"b\"\n"));
-    assert_eq!(parsed.get("match"), Some("2"));
-    assert_eq!(parsed.get("source"), Some("exe name"));
-    assert!(programs::DebugLine::parse("ERROR: ld.so: object").is_none());
-
+fn the_route_check_uses_the_specification_s_matching_rule() {
+    use harness::expect::{KernelNames, listed};
+    let names = |execfn: &str, exe: &str| KernelNames {
+        execfn: execfn.to_owned(),
+        exe: exe.to_owned(),
+    };
     let list = "# comment\n\nsort\n/usr/bin/tar\n";
-    assert!(programs::list_excludes(
-        list,
-        "/usr/bin/sort",
-        "/usr/bin/sort"
-    ));
-    assert!(programs::list_excludes(list, "/bin/tar", "/usr/bin/tar"));
-    assert!(!programs::list_excludes(list, "/opt/tar", "/opt/tar"));
-    assert!(!programs::list_excludes(list, "/usr/bin/comment", "/x"));
+    assert!(listed(list, &names("/usr/bin/sort", "/usr/bin/sort")));
+    assert!(listed(list, &names("/bin/tar", "/usr/bin/tar")));
+    assert!(!listed(list, &names("/opt/tar", "/opt/tar")));
+    assert!(!listed(list, &names("/usr/bin/comment", "/x")));
 }

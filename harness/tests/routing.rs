@@ -1,159 +1,81 @@
-//! The conformance matrix as rstest cases: every allocator x preload order x
-//! name case; each case runs both probes and judges every allocation kind
-//! they make against the specification (see `harness::expect`).
+//! The conformance matrix as tests: one per allocator x preload order x name
+//! case, generated from the harness's own tables (`harness::orders::ORDERS`,
+//! `harness::names::NAME_CASES`, and the allocators selected, added ones
+//! included), so no cell can be left out by hand. Each runs both probes and
+//! judges every allocation kind they make against the specification (see
+//! `harness::expect`); a failure names the cell and prints the shell line
+//! that reproduces each run.
 //!
-//! Added allocators (`MEMPROXY_HARNESS_ALLOCATORS=NAME=PATH,...`) run under the
-//! `added` value. A run narrowed on purpose (`MEMPROXY_HARNESS_ONLY`) says
-//! which cases it did not run; a missing allocator fails with the command
-//! that installs it.
+//! A test is named `ALLOCATOR/ORDER/CASE`, so the usual filters work:
+//! `cargo test -p harness --test routing -- jemalloc/seed/`. The trials run
+//! in parallel (`--test-threads`), as libtest's do.
+//!
+//! A run narrowed on purpose (`MEMPROXY_HARNESS_ONLY`) lists the cells it
+//! leaves out as ignored and says why; a missing allocator fails the run
+//! with the command that installs it.
 
-use std::sync::OnceLock;
+use harness::allocators::{self, Selection};
+use harness::matrix::{self, Group};
+use harness::names::NAME_CASES;
+use harness::orders::ORDERS;
+use libtest_mimic::{Arguments, Failed, Trial};
+use test_support::{ALLOW_NOT_RUN, Artifacts};
 
-use harness::allocators::{self, Allocator, Selection};
-use harness::artifacts::Artifacts;
-use harness::matrix::Group;
-use harness::{names, orders};
-use rstest::rstest;
-
-/// Groups that need a private mount namespace may be reported as not run,
-/// instead of failing, when this is set (for users without root or user
-/// namespaces). CI runs as root and never sets it.
-const ALLOW_NOT_RUN: &str = "MEMPROXY_HARNESS_ALLOW_NOT_RUN";
-
-fn selection() -> &'static Selection {
-    static SELECTION: OnceLock<Result<Selection, String>> = OnceLock::new();
-    match SELECTION.get_or_init(allocators::select_from_env) {
-        Ok(selection) => selection,
-        Err(error) => panic!("{error}"),
-    }
+fn main() {
+    let arguments = Arguments::from_args();
+    let trials = match allocators::select_from_env() {
+        Ok(selection) => trials(Box::leak(Box::new(selection))),
+        Err(error) => vec![Trial::test(
+            "allocator-selection",
+            move || Err(error.into()),
+        )],
+    };
+    libtest_mimic::run(&arguments, trials).exit();
 }
 
-fn allocators_named(name: &str) -> Vec<&'static Allocator> {
-    let selection = selection();
-    if name == "added" {
-        return selection
-            .allocators
-            .iter()
-            .filter(|allocator| allocator.added)
-            .collect();
-    }
-    selection
-        .allocators
-        .iter()
-        .filter(|allocator| allocator.name == name && !allocator.added)
-        .collect()
+fn name(allocator: &str, order: &str, case: &str) -> String {
+    format!("{allocator}/{order}/{case}")
 }
 
-#[rstest]
-fn conformance(
-    #[values("glibc", "jemalloc", "mimalloc", "tcmalloc", "added")] allocator: &str,
-    #[values(
-        "seed",
-        "short",
-        "alone",
-        "bare-names",
-        "spaces",
-        "allocator-first",
-        "etc-preload",
-        "etc-seed",
-        "env-then-etc"
-    )]
-    order: &str,
-    #[values(
-        "listed",
-        "unlisted",
-        "prefix",
-        "suffix",
-        "extended",
-        "case",
-        "long-name",
-        "truncated-16",
-        "spaces",
-        "utf8",
-        "comment-only",
-        "crlf",
-        "padded",
-        "blank-lines",
-        "no-final-newline",
-        "symlink-name",
-        "symlink-target",
-        "symlink-unlisted",
-        "hardlink",
-        "hardlink-original",
-        "relative",
-        "path-lookup",
-        "script",
-        "script-interpreter",
-        "argv0-spoofed-to-listed",
-        "argv0-spoofed-from-listed",
-        "env-i",
-        "python-parent",
-        "underscore-misleads",
-        "underscore-hides",
-        "full-path",
-        "full-path-elsewhere",
-        "full-path-of-target",
-        "relative-entry"
-    )]
-    case: &str,
-) {
-    let order = orders::find(order).expect("an order of harness::orders::ORDERS");
-    let case = names::find(case).expect("a case of harness::names::NAME_CASES");
-    let under_test = allocators_named(allocator);
-    if under_test.is_empty() {
-        let why = selection()
-            .narrowed_out
-            .iter()
-            .find(|(name, _)| name == allocator)
-            .map(|(_, why)| why.as_str());
-        match why {
-            Some(why) => println!("NOT RUN {allocator}: {why}"),
-            None if allocator == "added" => {
-                println!(
-                    "no allocator added (set {}=NAME=PATH,...)",
-                    allocators::ADDED_VAR
-                )
+fn trials(selection: &'static Selection) -> Vec<Trial> {
+    let mut trials: Vec<Trial> = matrix::groups(&selection.allocators)
+        .into_iter()
+        .map(|group| {
+            let name = name(&group.allocator.name, group.order.id, group.case.id);
+            Trial::test(name, move || conformance(&group))
+        })
+        .collect();
+    // The cells left out on purpose, listed as ignored, with the reason.
+    for (allocator, why) in &selection.narrowed_out {
+        test_support::not_run(&format!("{allocator}: {why}"));
+        for order in &ORDERS {
+            for case in &NAME_CASES {
+                trials.push(
+                    Trial::test(name(allocator, order.id, case.id), || Ok::<(), Failed>(()))
+                        .with_ignored_flag(true),
+                );
             }
-            None => panic!("allocator {allocator} is neither selected nor narrowed out"),
         }
-        return;
     }
-    for allocator in under_test {
-        let result = Group {
-            allocator,
-            order,
-            case,
-        }
-        .run(Artifacts::shared());
-        if let Some(why) = &result.not_run {
-            assert!(
-                std::env::var_os(ALLOW_NOT_RUN).is_some(),
-                "{why}; run as root, or set {ALLOW_NOT_RUN}=1"
-            );
-            println!("NOT RUN {}/{}/{}: {why}", allocator.name, order.id, case.id);
-            continue;
-        }
-        assert!(result.passed(), "\n{}", result.failure_report());
-    }
+    trials
 }
 
-/// The `#[values]` above must list every order and case the harness defines.
-#[test]
-fn the_matrix_covers_every_order_and_case() {
-    let source = include_str!("routing.rs");
-    for order in &orders::ORDERS {
-        assert!(
-            source.contains(&format!("\"{}\",", order.id))
-                || source.contains(&format!("\"{}\"\n", order.id)),
-            "order {} missing",
-            order.id
-        );
+/// One cell group: both probes under one allocator, order and case.
+fn conformance(group: &Group<'_>) -> Result<(), Failed> {
+    let result = group.run(Artifacts::shared());
+    if let Some(why) = &result.not_run {
+        if std::env::var_os(ALLOW_NOT_RUN).is_none() {
+            return Err(format!("{why}; run as root, or set {ALLOW_NOT_RUN}=1").into());
+        }
+        test_support::not_run(&format!(
+            "{}: {why}",
+            name(&group.allocator.name, group.order.id, group.case.id)
+        ));
+        return Ok(());
     }
-    for case in &names::NAME_CASES {
-        assert!(
-            source.contains(&format!("\"{}\"", case.id)),
-            "case {} missing",
-            case.id
-        );
+    if result.passed() {
+        Ok(())
+    } else {
+        Err(format!("\n{}", result.failure_report()).into())
     }
 }

@@ -2,7 +2,7 @@
 //! let the caller's environment choose what a privileged process reads or
 //! prints. A setuid-root copy of probe-c, started by nobody (uid 65534,
 //! through setpriv) with memproxy and an allocator in `/etc/ld.so.preload`
-//! (inside a private mount namespace, see `harness::run::with_etc_preload`),
+//! (inside a private mount namespace, see `test_support::namespace`),
 //! ignores `MEMPROXY_CONF` (which lists it) and `MEMPROXY_DEBUG=1`: it prints
 //! nothing and takes the custom route, since the built-in config path does
 //! not exist here. A copy without the setuid bit, started the same way,
@@ -16,15 +16,12 @@
 //! world-readable, so the test does not depend on the permissions above
 //! `target/`.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
 
-use harness::allocators::{self, Allocator, Owner, Selection};
-use harness::artifacts::Artifacts;
+use harness::allocators::{self, Allocator, Owner};
 use harness::probe::{Output, Seen};
 use harness::run;
+use test_support::{Artifacts, Dir, Process, Ran};
 
 /// The setuid copy's name, listed in the config it must ignore.
 const SETUID_NAME: &str = "probe-setuid";
@@ -33,18 +30,10 @@ const PLAIN_NAME: &str = "probe-nosuid";
 /// The built-in config path (`MEMPROXY_PREFIX` unset at build time).
 const DEFAULT_CONFIG: &str = "/usr/local/etc/memproxy.conf";
 const AT_SECURE: u64 = 23;
-const NOBODY: &str = "65534";
-
-fn selection() -> &'static Selection {
-    static SELECTION: OnceLock<Result<Selection, String>> = OnceLock::new();
-    match SELECTION.get_or_init(allocators::select_from_env) {
-        Ok(selection) => selection,
-        Err(error) => panic!("{error}"),
-    }
-}
+const NOBODY: u32 = 65534;
 
 fn custom_allocators() -> Vec<&'static Allocator> {
-    let custom: Vec<&Allocator> = selection()
+    let custom: Vec<&Allocator> = allocators::selected()
         .allocators
         .iter()
         .filter(|allocator| allocator.path.is_some() && allocator.exports_malloc)
@@ -67,7 +56,7 @@ fn require_root() {
 
 /// A world-readable directory holding everything nobody runs or loads.
 struct Stage {
-    dir: tempfile::TempDir,
+    dir: Dir,
     setuid_probe: PathBuf,
     plain_probe: PathBuf,
     setuid_od: PathBuf,
@@ -76,126 +65,66 @@ struct Stage {
     config: PathBuf,
 }
 
-fn copy(from: &Path, to: &Path, mode: u32) {
-    harness::scratch::copy_executable(from, to)
-        .unwrap_or_else(|error| panic!("{} -> {}: {error}", from.display(), to.display()));
-    // A fresh copy is owned by root, the user running the test.
-    std::fs::set_permissions(to, std::fs::Permissions::from_mode(mode))
-        .unwrap_or_else(|error| panic!("chmod {:o} {}: {error}", mode, to.display()));
-}
-
 impl Stage {
     fn new() -> Stage {
         require_root();
-        let dir = tempfile::Builder::new()
-            .prefix("memproxy-secure-")
-            .tempdir()
-            .expect("temporary directory");
-        // Temporary directories are 0700: nobody could not even reach the
-        // program. Every directory above is searchable already (/tmp).
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
-            .expect("chmod 755 the directory");
+        // Reachable by nobody, and where setuid bits count (not a nosuid
+        // tmpfs /tmp).
+        let dir = Dir::setuid_capable("secure-");
         let artifacts = Artifacts::shared();
-        let probe_c = &artifacts
-            .probes
-            .iter()
-            .find(|probe| probe.name == "probe-c")
-            .expect("probe-c")
-            .path;
-        let at = |name: &str| dir.path().join(name);
+        let probe_c = &artifacts.probe("probe-c").path;
+        // Fresh copies are owned by root, the user running the test.
         let stage = Stage {
-            setuid_probe: at(SETUID_NAME),
-            plain_probe: at(PLAIN_NAME),
-            setuid_od: at("od-setuid"),
-            plugin: at("libprobe-plugin.so"),
-            memproxy: at("libmemproxy.so"),
-            config: at("memproxy.conf"),
+            setuid_probe: dir.copy(SETUID_NAME, probe_c, 0o4755),
+            plain_probe: dir.copy(PLAIN_NAME, probe_c, 0o755),
+            setuid_od: dir.copy("od-setuid", "/usr/bin/od", 0o4755),
+            plugin: dir.copy("libprobe-plugin.so", &artifacts.plugin, 0o755),
+            memproxy: dir.copy("libmemproxy.so", &artifacts.memproxy, 0o755),
+            config: dir.config(format!(
+                "# lists both copies\n{SETUID_NAME}\n{PLAIN_NAME}\n"
+            )),
             dir,
         };
-        copy(probe_c, &stage.setuid_probe, 0o4755);
-        copy(probe_c, &stage.plain_probe, 0o755);
-        copy(Path::new("/usr/bin/od"), &stage.setuid_od, 0o4755);
-        copy(&artifacts.plugin, &stage.plugin, 0o755);
-        copy(&artifacts.memproxy, &stage.memproxy, 0o755);
-        std::fs::write(
-            &stage.config,
-            format!("# lists both copies\n{SETUID_NAME}\n{PLAIN_NAME}\n"),
-        )
-        .expect("write the config");
-        std::fs::set_permissions(&stage.config, std::fs::Permissions::from_mode(0o644))
-            .expect("chmod the config");
+        stage.dir.chmod("memproxy.conf", 0o644);
         stage
     }
 
     /// The allocator, copied next to memproxy.
     fn allocator_copy(&self, allocator: &Allocator) -> PathBuf {
         let path = allocator.path.as_ref().expect("a custom allocator");
-        let copy_path = self.dir.path().join(path.file_name().expect("a file name"));
-        if !copy_path.exists() {
-            copy(path, &copy_path, 0o755);
+        let name = path.file_name().expect("a file name");
+        let copy_path = self.dir.join(name);
+        if copy_path.exists() {
+            copy_path
+        } else {
+            self.dir.copy(name, path, 0o755)
         }
-        copy_path
     }
 }
 
-/// What one start produced.
-struct Started {
-    shown: String,
-    stdout: String,
-    stderr: String,
-}
-
 /// Starts `program args` as nobody with `env`: through `/etc/ld.so.preload`
-/// holding `etc_preload` when given (in a private mount namespace), and with
-/// `LD_PRELOAD=ld_preload` when given. The variables reach the program
-/// through `env`, after setpriv, so that no other process of the chain (sh,
-/// mount, setpriv, env itself: all preloaded too once the file is bound)
-/// starts with `MEMPROXY_DEBUG` set.
+/// holding `etc_preload` when given (in a private mount namespace). The
+/// variables reach the program alone (see `Process::as_user`): no other
+/// process of the chain (sh, mount, setpriv: all preloaded too once the
+/// file is bound) starts with `MEMPROXY_DEBUG` set. It must succeed.
 fn start_as_nobody(
     stage: &Stage,
     etc_preload: Option<&str>,
     program: &Path,
     args: &[&str],
     env: &[(&str, String)],
-) -> Started {
-    let mut argv: Vec<String> = match etc_preload {
-        Some(contents) => {
-            run::with_etc_preload(contents, stage.dir.path()).unwrap_or_else(|why| panic!("{why}"))
-        }
-        None => Vec::new(),
-    };
-    argv.extend(
-        [
-            "/usr/bin/setpriv",
-            &format!("--reuid={NOBODY}"),
-            &format!("--regid={NOBODY}"),
-            "--clear-groups",
-            "--",
-            "/usr/bin/env",
-        ]
-        .map(str::to_owned),
-    );
-    argv.extend(env.iter().map(|(name, value)| format!("{name}={value}")));
-    argv.push(program.to_str().expect("UTF-8 path").to_owned());
-    argv.extend(args.iter().map(|arg| (*arg).to_owned()));
-    let mut command = Command::new(&argv[0]);
-    command
-        .args(&argv[1..])
-        .env_clear()
-        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+) -> Ran {
+    let mut process = Process::new(program)
+        .args(args)
+        .as_user(NOBODY)
+        .envs(env.iter().map(|(name, value)| (name, value)))
         .current_dir(stage.dir.path());
-    let shown = argv.join(" ");
-    let (status, timed_out, stdout, stderr) = run::execute(command).expect("start the chain");
-    assert!(!timed_out, "timed out: {shown}");
-    assert!(
-        status.is_some_and(|status| status.success()),
-        "{status:?}\n  stderr: {stderr}\n  command: {shown}"
-    );
-    Started {
-        shown,
-        stdout,
-        stderr,
+    if let Some(contents) = etc_preload {
+        process = process.etc_preload(contents);
     }
+    let ran = process.run();
+    ran.assert_success();
+    ran
 }
 
 /// The variables the caller sets, that an AT_SECURE program must ignore.
@@ -209,30 +138,30 @@ fn caller_env(stage: &Stage) -> Vec<(&'static str, String)> {
 }
 
 /// What the allocators said about every kind the probe made.
-fn kinds_seen(started: &Started) -> Vec<Seen> {
+fn kinds_seen(started: &Ran) -> Vec<Seen> {
     let output = Output::parse(&started.stdout);
     let kinds = &Artifacts::shared().probes[0].kinds;
     assert_eq!(
         output.end,
         Some(kinds.len() as u64),
         "the probe did not finish\n  command: {}\n  stderr: {}",
-        started.shown,
+        started.command,
         started.stderr
     );
     kinds.iter().map(|kind| output.seen(kind)).collect()
 }
 
 /// The one owner of every kind the probe made.
-fn owner(started: &Started) -> Owner {
+fn owner(started: &Ran) -> Owner {
     let seen = kinds_seen(started);
     match seen.first() {
         Some(Seen::Owner(owner)) if seen.iter().all(|each| each == &seen[0]) => *owner,
-        _ => panic!("not one owner: {seen:?}\n  command: {}", started.shown),
+        _ => panic!("not one owner: {seen:?}\n  command: {}", started.command),
     }
 }
 
 /// AT_SECURE of `od`'s own process, from the auxiliary vector it prints.
-fn at_secure(started: &Started) -> u64 {
+fn at_secure(started: &Ran) -> u64 {
     let numbers: Vec<u64> = started
         .stdout
         .split_whitespace()
@@ -272,14 +201,14 @@ fn a_setuid_program_ignores_memproxy_conf_and_memproxy_debug() {
             )
         };
         let secure_od = od(&stage.setuid_od);
-        assert_eq!(at_secure(&secure_od), 1, "{}", secure_od.shown);
+        assert_eq!(at_secure(&secure_od), 1, "{}", secure_od.command);
         assert!(
             secure_od.stderr.is_empty(),
             "memproxy printed in an AT_SECURE process: {}",
             secure_od.stderr
         );
         let plain_od = od(Path::new("/usr/bin/od"));
-        assert_eq!(at_secure(&plain_od), 0, "{}", plain_od.shown);
+        assert_eq!(at_secure(&plain_od), 0, "{}", plain_od.command);
 
         // The setuid probe: config and debug ignored, the allocator serves
         // it, nothing printed.
@@ -289,7 +218,7 @@ fn a_setuid_program_ignores_memproxy_conf_and_memproxy_debug() {
             "{}: memproxy must print nothing in an AT_SECURE process, printed {:?}\n  command: {}",
             allocator.name,
             secure.stderr,
-            secure.shown
+            secure.command
         );
         assert_eq!(
             owner(&secure),
@@ -297,7 +226,7 @@ fn a_setuid_program_ignores_memproxy_conf_and_memproxy_debug() {
             "{}: the setuid program must take the custom route (MEMPROXY_CONF ignored)\n  \
              command: {}",
             allocator.name,
-            secure.shown
+            secure.command
         );
 
         // The same start of a copy without the setuid bit honours both.
@@ -307,7 +236,7 @@ fn a_setuid_program_ignores_memproxy_conf_and_memproxy_debug() {
             Owner::Glibc,
             "{}: the plain copy is listed\n  command: {}",
             allocator.name,
-            plain.shown
+            plain.command
         );
         let lines: Vec<&str> = plain.stderr.lines().collect();
         assert!(
@@ -357,12 +286,12 @@ fn ld_preload_is_ignored_for_a_setuid_program() {
                 && seen.contains(&Seen::Owner(Owner::Glibc)),
             "{}: the setuid copy must be glibc's alone: {seen:?}\n  command: {}",
             allocator.name,
-            secure.shown
+            secure.command
         );
         // The plain copy takes LD_PRELOAD: memproxy decides (and says so),
         // and the allocator serves it (no config lists it).
         let plain = start_as_nobody(&stage, None, &stage.plain_probe, &[], &env);
-        assert_eq!(owner(&plain), allocator.owner, "{}", plain.shown);
+        assert_eq!(owner(&plain), allocator.owner, "{}", plain.command);
         assert!(
             plain.stderr.contains("route=custom reason=not-excluded"),
             "{}",

@@ -10,39 +10,30 @@
 //! test shows the first of those, so that the contract tests above cannot
 //! pass merely because every allocator happens to behave.
 
-use std::process::Command;
-
 use harness::allocators::{self, Allocator};
-use harness::artifacts::Artifacts;
 use harness::run::{LIBC, TUNABLES};
 use rstest::rstest;
+use test_support::{Artifacts, Dir, Process};
 
 /// The checks `semantics.cpp` makes; a crash part-way shows as fewer lines.
 const CHECKS: usize = 18;
 
 fn semantics_under(preload: &str, config: &str) -> (bool, String) {
-    let artifacts = Artifacts::shared();
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let config_path = dir.path().join("memproxy.conf");
-    std::fs::write(&config_path, config).expect("config");
-    let output = Command::new(artifacts.fixture("semantics"))
-        .env("LD_PRELOAD", preload)
-        .env("MEMPROXY_CONF", &config_path)
+    let dir = Dir::new("semantics-");
+    let ran = Process::new(Artifacts::shared().fixture("semantics"))
+        .preload([preload])
+        .config(dir.config(config))
         .env("GLIBC_TUNABLES", TUNABLES)
-        .env_remove("MEMPROXY_DEBUG")
-        .output()
-        .expect("semantics runs");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let passed = output.status.success()
-        && stderr.is_empty()
-        && stdout.lines().count() == CHECKS
-        && stdout.lines().all(|line| line.contains(r#""ok":true"#));
+        .run();
+    let passed = ran.succeeded()
+        && ran.stderr.is_empty()
+        && ran.stdout.lines().count() == CHECKS
+        && ran.stdout.lines().all(|line| line.contains(r#""ok":true"#));
     (
         passed,
         format!(
-            "LD_PRELOAD={preload} config={config:?}\nstatus {:?}\nstderr {stderr}\n{stdout}",
-            output.status
+            "config={config:?}\nstatus {:?}\nstderr {}\n{}\n  reproduce: {}",
+            ran.status, ran.stderr, ran.stdout, ran.command
         ),
     )
 }

@@ -4,7 +4,7 @@
 //! mimalloc block and hand it to glibc's `free`.
 
 use harness::allocators::{self, HEAP_FUNCTIONS};
-use harness::artifacts::Artifacts;
+use test_support::Artifacts;
 
 #[test]
 fn memproxy_routes_every_heap_function_the_allocators_export() {
@@ -25,7 +25,7 @@ fn memproxy_routes_every_heap_function_the_allocators_export() {
 fn the_check_sees_an_export_memproxy_lacks() {
     // glibc itself exports all of them; memproxy routes only those that
     // allocators are known to take over, so the check must flag the rest.
-    let libc = allocators::Allocator::added("libc=/lib/x86_64-linux-gnu/libc.so.6")
+    let libc = allocators::Allocator::added(&format!("libc={}", memproxy_common::multiarch::LIBC))
         .expect("glibc is an allocator");
     let unrouted =
         allocators::unrouted_takeovers(&libc, &Artifacts::shared().memproxy).expect("readable");

@@ -25,19 +25,8 @@ pub enum Reason<'a> {
     AllocatorUnusable { path: &'a [u8] },
 }
 
-/// Where the config path came from.
-#[derive(Clone, Copy)]
-pub enum ConfigSource {
-    /// Fixed at build time: `$PREFIX/etc/memproxy.conf`.
-    BuiltIn,
-    /// `MEMPROXY_CONF`.
-    Environment,
-    /// `MEMPROXY_CONF` was not absolute: each process would read a different
-    /// file depending on its working directory, so the built-in path is used.
-    IgnoredRelative,
-    /// `MEMPROXY_CONF` was longer than a path can be; the built-in path is used.
-    IgnoredTooLong,
-}
+/// Where the config path came from (the rule is `memproxy_common::settings`).
+pub use memproxy_common::settings::ConfigChoice as ConfigSource;
 
 /// Everything the decision saw, and the route it chose.
 pub struct Decision<'a> {

@@ -5,7 +5,9 @@
 //! and backslashes escaped, so the line stays one line whatever a file name
 //! holds.
 
-use crate::decision::{ConfigSource, Decision, Reason};
+use memproxy_common::debug_line::{self, Escape, key};
+
+use crate::decision::{Decision, Reason};
 use crate::exclusion::Verdict;
 use crate::sys;
 
@@ -25,19 +27,24 @@ impl Line<'_> {
         self
     }
 
+    /// ` key=`: every field but the first.
+    fn key(&mut self, name: &str) -> &mut Self {
+        self.raw(b" ").raw(name.as_bytes()).raw(b"=")
+    }
+
     fn quoted(&mut self, bytes: &[u8]) -> &mut Self {
         const HEX: &[u8; 16] = b"0123456789abcdef";
         self.raw(b"\"");
         for &byte in bytes {
-            match byte {
-                b'"' | b'\\' => self.raw(&[b'\\', byte]),
-                0..0x20 | 0x7f => self.raw(&[
+            match debug_line::escaped(byte) {
+                Some(Escape::Backslash) => self.raw(&[b'\\', byte]),
+                Some(Escape::Hex) => self.raw(&[
                     b'\\',
                     b'x',
                     HEX[(byte >> 4) as usize],
                     HEX[(byte & 0xf) as usize],
                 ]),
-                _ => self.raw(&[byte]),
+                None => self.raw(&[byte]),
             };
         }
         self.raw(b"\"")
@@ -73,63 +80,65 @@ impl Line<'_> {
 /// Writes the decision to standard error.
 pub fn report(decision: &Decision<'_>, buf: &mut [u8]) {
     let mut line = Line { buf, length: 0 };
-    line.raw(b"memproxy[")
+    line.raw(debug_line::PREFIX.as_bytes())
         .number(sys::process_id() as u64)
-        .raw(b"]: route=");
+        .raw(debug_line::AFTER_PID.as_bytes())
+        .raw(key::ROUTE.as_bytes())
+        .raw(b"=");
     line.raw(if decision.glibc { b"glibc" } else { b"custom" });
-    line.raw(b" reason=");
+    line.key(key::REASON);
     match decision.reason {
         Reason::Excluded => line.raw(b"excluded"),
         Reason::NotExcluded => line.raw(b"not-excluded"),
         Reason::NoCustomAllocator => line.raw(b"no-custom-allocator"),
-        Reason::NotFirst { first } => line.raw(b"not-first first=").quoted(first),
-        Reason::AllocatorUnusable { path } => {
-            line.raw(b"allocator-unusable unusable=").quoted(path)
-        }
+        Reason::NotFirst { first } => line.raw(b"not-first").key(key::FIRST).quoted(first),
+        Reason::AllocatorUnusable { path } => line
+            .raw(b"allocator-unusable")
+            .key(key::UNUSABLE)
+            .quoted(path),
     };
-    line.raw(b" allocator=").quoted(decision.allocator_path);
-    line.raw(b" api=").quoted(decision.family.as_bytes());
+    line.key(key::ALLOCATOR).quoted(decision.allocator_path);
+    line.key(key::API).quoted(decision.family.as_bytes());
     let mut filled = decision.filled.names().peekable();
     if filled.peek().is_some() {
-        line.raw(b" filled=");
+        line.key(key::FILLED);
         for (index, name) in filled.enumerate() {
             line.raw(if index == 0 { b"" } else { b"," })
                 .raw(name.as_bytes());
         }
     }
-    line.raw(b" execfn=").quoted(decision.identity.execfn);
-    line.raw(b" exe=").quoted(decision.identity.exe);
-    line.raw(b" config=").quoted(decision.config_path);
-    line.raw(b" config-source=")
-        .raw(match decision.config_source {
-            ConfigSource::BuiltIn => b"built-in",
-            ConfigSource::Environment => b"env",
-            ConfigSource::IgnoredRelative => b"env-ignored-relative",
-            ConfigSource::IgnoredTooLong => b"env-ignored-too-long",
-        });
-    line.raw(b" config-state=");
+    line.key(key::EXECFN).quoted(decision.identity.execfn);
+    line.key(key::EXE).quoted(decision.identity.exe);
+    line.key(key::CONFIG).quoted(decision.config_path);
+    line.key(key::CONFIG_SOURCE)
+        .raw(decision.config_source.label().as_bytes());
+    line.key(key::CONFIG_STATE);
     match decision.verdict {
         Verdict::NotRead => line.raw(b"not-read"),
         Verdict::Missing => line.raw(b"missing"),
         Verdict::NotRegular(kind) => line
-            .raw(b"not-regular config-kind=")
+            .raw(b"not-regular")
+            .key(key::CONFIG_KIND)
             .quoted(kind.label().as_bytes()),
-        Verdict::Unreadable(errno) => line.raw(b"unreadable config-errno=").number(errno as u64),
+        Verdict::Unreadable(errno) => line
+            .raw(b"unreadable")
+            .key(key::CONFIG_ERRNO)
+            .number(errno as u64),
         Verdict::NoMatch | Verdict::Excluded(_) => line.raw(b"read"),
     };
     match decision.verdict {
         Verdict::Excluded(found) => line
-            .raw(b" match=")
+            .key(key::MATCH)
             .number(found.line)
-            .raw(b" source=")
+            .key(key::SOURCE)
             .quoted(found.source.label().as_bytes()),
-        _ => line.raw(b" match=none"),
+        _ => line.key(key::MATCH).raw(b"none"),
     };
     if decision.bootstrap_used {
-        line.raw(b" bootstrap=used");
+        line.key(key::BOOTSTRAP).raw(b"used");
     }
     if let Some(first_copy) = decision.duplicate_of {
-        line.raw(b" duplicate-of=").quoted(first_copy);
+        line.key(key::DUPLICATE_OF).quoted(first_copy);
     }
     sys::write_stderr(line.finish());
 }

@@ -2,7 +2,8 @@
 //! ld.so parses them. A prefixed-only allocator that a program merely links
 //! against must not take over the whole process.
 
-use memproxy_config::{ReadBytes, basename};
+use memproxy_common::preload_list;
+use memproxy_config::ReadBytes;
 
 use crate::sys::{self, Fd};
 
@@ -14,7 +15,7 @@ pub fn names(path: &[u8], scratch: &mut [u8]) -> bool {
     if variable.is_some_and(|list| variable_names(list, path)) {
         return true;
     }
-    let Ok(mut file) = Fd::open_read_only(c"/etc/ld.so.preload") else {
+    let Ok(mut file) = Fd::open_read_only(preload_list::SYSTEM_FILE_C) else {
         return false;
     };
     let mut length = 0;
@@ -27,30 +28,12 @@ pub fn names(path: &[u8], scratch: &mut [u8]) -> bool {
     file_names(scratch.get(..length).unwrap_or(&[]), path)
 }
 
-/// `LD_PRELOAD`: ld.so splits it at spaces and colons.
 fn variable_names(list: &[u8], path: &[u8]) -> bool {
-    list.split(|&b| matches!(b, b' ' | b':'))
-        .any(|entry| entry_names(entry, path))
+    preload_list::environment_entries(list).any(|entry| preload_list::entry_names(entry, path))
 }
 
-/// `/etc/ld.so.preload`: blanks, newlines and colons separate entries, and
-/// `#` starts a comment that runs to the end of the line.
 fn file_names(contents: &[u8], path: &[u8]) -> bool {
-    contents.split(|&b| b == b'\n').any(|line| {
-        let uncommented = line.split(|&b| b == b'#').next().unwrap_or(&[]);
-        uncommented
-            .split(|&b| matches!(b, b' ' | b'\t' | b':'))
-            .any(|entry| entry_names(entry, path))
-    })
-}
-
-/// An entry with a `/` is a path; any other is a name ld.so looks up.
-fn entry_names(entry: &[u8], path: &[u8]) -> bool {
-    if entry.contains(&b'/') {
-        entry == path
-    } else {
-        entry == basename(path)
-    }
+    preload_list::file_entries(contents).any(|entry| preload_list::entry_names(entry, path))
 }
 
 #[cfg(test)]

@@ -20,81 +20,60 @@
 //! symbol in the `.dynsym` of the mapped `libmemproxy.so` (which `strip`
 //! keeps), adds the load base, reads the pointer and then the record.
 //!
-//! # Layout, version 1
-//!
-//! [`WORDS`] native-endian 64-bit words, then [`TEXT_BYTES`] bytes of text.
-//! Words are named by the `W_*` indices below; `memproxy status`
-//! (`cli/src/status/record.rs`) reads the same layout. Strings are
-//! `(offset, length)` word pairs into the text; they are stored without
-//! escaping or terminator. Any change of layout must change [`VERSION`].
+//! The layout, shared with `memproxy status`, is
+//! `memproxy_common::decision_record`.
 
 use core::ffi::CStr;
 use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
+use memproxy_common::decision_record::{
+    self as layout, CONFIG_SOURCES, CONFIG_STATES, FILE_KINDS, NAME_SOURCES, REASONS, ROUTES,
+    TEXT_BYTES, Text, W_CONFIG_DETAIL, W_CONFIG_DEVICE, W_CONFIG_INODE, W_CONFIG_MTIME_NANOSECONDS,
+    W_CONFIG_MTIME_SECONDS, W_CONFIG_SIZE, W_CONFIG_SOURCE, W_CONFIG_STATE, W_DECIDED_NANOSECONDS,
+    W_DECIDED_SECONDS, W_DECIDER_PID, W_FLAGS, W_MAGIC, W_MATCH_LINE, W_MATCH_SOURCE, W_REASON,
+    W_ROUTE, W_SIZE, W_STATE, W_VERSION, WORDS,
+};
 use memproxy_config::NameSource;
 
 use crate::decision::{ConfigSource, Decision, Reason};
 use crate::exclusion::Verdict;
 use crate::sys::{self, FileKind};
 
-/// `b"memproxy"` read as a little-endian word: present once a record has
-/// been written.
-pub const MAGIC: u64 = u64::from_le_bytes(*b"memproxy");
-pub const VERSION: u64 = 1;
+/// The code of `label`, checked at build time.
+const fn known(labels: &[&str], label: &str) -> u64 {
+    let code = layout::code(labels, label);
+    assert!(code != 0, "a label the layout does not know");
+    code
+}
 
-/// `W_STATE`: a decision is being recorded.
-const WRITING: u64 = 1;
-/// `W_STATE`: the record is complete and never changes again in this
-/// process (a forked child inherits it, with its parent's decision).
-const COMPLETE: u64 = 2;
-
-const W_MAGIC: usize = 0;
-const W_VERSION: usize = 1;
-const W_STATE: usize = 2;
-/// The record's size in bytes, words and text.
-const W_SIZE: usize = 3;
-/// The process that decided (a forked child shows its parent's).
-const W_DECIDER_PID: usize = 4;
-/// 1 glibc, 2 custom.
-const W_ROUTE: usize = 5;
-/// 1 excluded, 2 not-excluded, 3 no-custom-allocator, 4 not-first,
-/// 5 allocator-unusable.
-const W_REASON: usize = 6;
-/// 1 built-in, 2 env, 3 env-ignored-relative, 4 env-ignored-too-long.
-const W_CONFIG_SOURCE: usize = 7;
-/// 1 not-read, 2 missing, 3 not-regular, 4 unreadable, 5 read.
-const W_CONFIG_STATE: usize = 8;
-/// not-regular: 1 directory, 2 FIFO, 3 character device, 4 block device,
-/// 5 socket, 6 other; unreadable: the errno.
-const W_CONFIG_DETAIL: usize = 9;
-/// The excluding line, 0 for none.
-const W_MATCH_LINE: usize = 10;
-/// 0 none, 1 execfn name, 2 exe name, 3 execfn path, 4 exe path.
-const W_MATCH_SOURCE: usize = 11;
-/// [`FLAG_BOOTSTRAP_USED`], [`FLAG_CONFIG_IDENTITY`], [`FLAG_TRUNCATED`].
-const W_FLAGS: usize = 12;
-/// `CLOCK_REALTIME` when the decision was recorded.
-const W_DECIDED_SECONDS: usize = 13;
-const W_DECIDED_NANOSECONDS: usize = 14;
-/// The config file's identity right after it was read (with
-/// [`FLAG_CONFIG_IDENTITY`]).
-const W_CONFIG_DEVICE: usize = 15;
-const W_CONFIG_INODE: usize = 16;
-const W_CONFIG_SIZE: usize = 17;
-const W_CONFIG_MTIME_SECONDS: usize = 18;
-const W_CONFIG_MTIME_NANOSECONDS: usize = 19;
-/// The strings, two words each: allocator, api, filled, execfn, exe, config,
-/// other (the `first` of not-first or the `unusable` object), duplicate-of.
-const W_STRINGS: usize = 20;
-const STRINGS: usize = 8;
-pub const WORDS: usize = W_STRINGS + 2 * STRINGS;
-
-const FLAG_BOOTSTRAP_USED: u64 = 1;
-const FLAG_CONFIG_IDENTITY: u64 = 2;
-const FLAG_TRUNCATED: u64 = 4;
-
-/// Room for six paths of `PATH_MAX` bytes and the short strings.
-pub const TEXT_BYTES: usize = 6 * 4096 + 512;
+const GLIBC: u64 = known(&ROUTES, "glibc");
+const CUSTOM: u64 = known(&ROUTES, "custom");
+const EXCLUDED: u64 = known(&REASONS, "excluded");
+const NOT_EXCLUDED: u64 = known(&REASONS, "not-excluded");
+const NO_CUSTOM_ALLOCATOR: u64 = known(&REASONS, "no-custom-allocator");
+const NOT_FIRST: u64 = known(&REASONS, "not-first");
+const ALLOCATOR_UNUSABLE: u64 = known(&REASONS, "allocator-unusable");
+const BUILT_IN: u64 = known(&CONFIG_SOURCES, "built-in");
+const ENVIRONMENT: u64 = known(&CONFIG_SOURCES, "env");
+const IGNORED_RELATIVE: u64 = known(&CONFIG_SOURCES, "env-ignored-relative");
+const IGNORED_TOO_LONG: u64 = known(&CONFIG_SOURCES, "env-ignored-too-long");
+const NOT_READ: u64 = known(&CONFIG_STATES, "not-read");
+const MISSING: u64 = known(&CONFIG_STATES, "missing");
+const NOT_REGULAR: u64 = known(&CONFIG_STATES, "not-regular");
+const UNREADABLE: u64 = known(&CONFIG_STATES, "unreadable");
+const READ: u64 = known(&CONFIG_STATES, "read");
+const DIRECTORY: u64 = known(&FILE_KINDS, "directory");
+const FIFO: u64 = known(&FILE_KINDS, "FIFO");
+const CHARACTER_DEVICE: u64 = known(&FILE_KINDS, "character device");
+const BLOCK_DEVICE: u64 = known(&FILE_KINDS, "block device");
+const SOCKET: u64 = known(&FILE_KINDS, "socket");
+const SPECIAL_FILE: u64 = known(&FILE_KINDS, "special file");
+const EXECFN_NAME: u64 = known(&NAME_SOURCES, "execfn name");
+const EXE_NAME: u64 = known(&NAME_SOURCES, "exe name");
+const EXECFN_PATH: u64 = known(&NAME_SOURCES, "execfn path");
+const EXE_PATH: u64 = known(&NAME_SOURCES, "exe path");
+/// The static below is named as the layout says.
+const _: u64 = known(&[layout::SYMBOL], "memproxy_decision");
 
 /// The record, private to this copy of the library.
 #[repr(C)]
@@ -117,18 +96,18 @@ static RECORD: Record = Record {
 pub static memproxy_decision: &Record = &RECORD;
 
 /// Appends strings to the text, and records where each one went.
-struct Text {
+struct Strings {
     length: usize,
     truncated: bool,
 }
 
-impl Text {
+impl Strings {
     /// Writes string `index` of the record with what `write` appends.
-    fn string(&mut self, index: usize, write: impl FnOnce(&mut Text)) {
+    fn string(&mut self, index: Text, write: impl FnOnce(&mut Strings)) {
         let start = self.length;
         write(self);
-        set(W_STRINGS + 2 * index, start as u64);
-        set(W_STRINGS + 2 * index + 1, (self.length - start) as u64);
+        set(index.word(), start as u64);
+        set(index.word() + 1, (self.length - start) as u64);
     }
 
     fn append(&mut self, bytes: &[u8]) {
@@ -151,35 +130,35 @@ fn set(index: usize, value: u64) {
 /// Records `decision`, which read the config at `config_path`; called once
 /// per decision, by the decider.
 pub fn publish(decision: &Decision<'_>, config_path: &CStr) {
-    set(W_STATE, WRITING);
-    set(W_MAGIC, MAGIC);
-    set(W_VERSION, VERSION);
+    set(W_STATE, layout::WRITING);
+    set(W_MAGIC, layout::MAGIC);
+    set(W_VERSION, layout::VERSION);
     set(W_SIZE, core::mem::size_of::<Record>() as u64);
     set(W_DECIDER_PID, sys::process_id() as u32 as u64);
-    set(W_ROUTE, if decision.glibc { 1 } else { 2 });
+    set(W_ROUTE, if decision.glibc { GLIBC } else { CUSTOM });
     let (reason, other): (u64, &[u8]) = match decision.reason {
-        Reason::Excluded => (1, b""),
-        Reason::NotExcluded => (2, b""),
-        Reason::NoCustomAllocator => (3, b""),
-        Reason::NotFirst { first } => (4, first),
-        Reason::AllocatorUnusable { path } => (5, path),
+        Reason::Excluded => (EXCLUDED, b""),
+        Reason::NotExcluded => (NOT_EXCLUDED, b""),
+        Reason::NoCustomAllocator => (NO_CUSTOM_ALLOCATOR, b""),
+        Reason::NotFirst { first } => (NOT_FIRST, first),
+        Reason::AllocatorUnusable { path } => (ALLOCATOR_UNUSABLE, path),
     };
     set(W_REASON, reason);
     set(
         W_CONFIG_SOURCE,
         match decision.config_source {
-            ConfigSource::BuiltIn => 1,
-            ConfigSource::Environment => 2,
-            ConfigSource::IgnoredRelative => 3,
-            ConfigSource::IgnoredTooLong => 4,
+            ConfigSource::BuiltIn => BUILT_IN,
+            ConfigSource::Environment => ENVIRONMENT,
+            ConfigSource::IgnoredRelative => IGNORED_RELATIVE,
+            ConfigSource::IgnoredTooLong => IGNORED_TOO_LONG,
         },
     );
     let (state, detail) = match decision.verdict {
-        Verdict::NotRead => (1, 0),
-        Verdict::Missing => (2, 0),
-        Verdict::NotRegular(kind) => (3, kind_code(kind)),
-        Verdict::Unreadable(errno) => (4, errno as u32 as u64),
-        Verdict::NoMatch | Verdict::Excluded(_) => (5, 0),
+        Verdict::NotRead => (NOT_READ, 0),
+        Verdict::Missing => (MISSING, 0),
+        Verdict::NotRegular(kind) => (NOT_REGULAR, kind_code(kind)),
+        Verdict::Unreadable(errno) => (UNREADABLE, errno as u32 as u64),
+        Verdict::NoMatch | Verdict::Excluded(_) => (READ, 0),
     };
     set(W_CONFIG_STATE, state);
     set(W_CONFIG_DETAIL, detail);
@@ -191,7 +170,7 @@ pub fn publish(decision: &Decision<'_>, config_path: &CStr) {
     set(W_MATCH_SOURCE, source);
 
     let mut flags = if decision.bootstrap_used {
-        FLAG_BOOTSTRAP_USED
+        layout::FLAG_BOOTSTRAP_USED
     } else {
         0
     };
@@ -199,11 +178,11 @@ pub fn publish(decision: &Decision<'_>, config_path: &CStr) {
     // than what was read; `status --stale` also matches the recorded names
     // against the file as it is now, which catches that.
     let identity = match state {
-        5 => sys::file_identity(config_path).ok(),
+        READ => sys::file_identity(config_path).ok(),
         _ => None,
     };
     if let Some(identity) = identity {
-        flags |= FLAG_CONFIG_IDENTITY;
+        flags |= layout::FLAG_CONFIG_IDENTITY;
         set(W_CONFIG_DEVICE, identity.device);
         set(W_CONFIG_INODE, identity.inode);
         set(W_CONFIG_SIZE, identity.size);
@@ -211,13 +190,13 @@ pub fn publish(decision: &Decision<'_>, config_path: &CStr) {
         set(W_CONFIG_MTIME_NANOSECONDS, identity.modified_nanoseconds);
     }
 
-    let mut text = Text {
+    let mut text = Strings {
         length: 0,
         truncated: false,
     };
-    text.string(0, |text| text.append(decision.allocator_path));
-    text.string(1, |text| text.append(decision.family.as_bytes()));
-    text.string(2, |text| {
+    text.string(Text::Allocator, |text| text.append(decision.allocator_path));
+    text.string(Text::Api, |text| text.append(decision.family.as_bytes()));
+    text.string(Text::Filled, |text| {
         for (index, name) in decision.filled.names().enumerate() {
             if index > 0 {
                 text.append(b",");
@@ -225,13 +204,15 @@ pub fn publish(decision: &Decision<'_>, config_path: &CStr) {
             text.append(name.as_bytes());
         }
     });
-    text.string(3, |text| text.append(decision.identity.execfn));
-    text.string(4, |text| text.append(decision.identity.exe));
-    text.string(5, |text| text.append(decision.config_path));
-    text.string(6, |text| text.append(other));
-    text.string(7, |text| text.append(decision.duplicate_of.unwrap_or(b"")));
+    text.string(Text::Execfn, |text| text.append(decision.identity.execfn));
+    text.string(Text::Exe, |text| text.append(decision.identity.exe));
+    text.string(Text::Config, |text| text.append(decision.config_path));
+    text.string(Text::Other, |text| text.append(other));
+    text.string(Text::DuplicateOf, |text| {
+        text.append(decision.duplicate_of.unwrap_or(b""))
+    });
     if text.truncated {
-        flags |= FLAG_TRUNCATED;
+        flags |= layout::FLAG_TRUNCATED;
     }
     set(W_FLAGS, flags);
 
@@ -239,26 +220,26 @@ pub fn publish(decision: &Decision<'_>, config_path: &CStr) {
     set(W_DECIDED_SECONDS, seconds as u64);
     set(W_DECIDED_NANOSECONDS, nanoseconds);
     if let Some(word) = RECORD.words.get(W_STATE) {
-        word.store(COMPLETE, Ordering::Release);
+        word.store(layout::COMPLETE, Ordering::Release);
     }
 }
 
 fn kind_code(kind: FileKind) -> u64 {
     match kind {
-        FileKind::Directory => 1,
-        FileKind::Fifo => 2,
-        FileKind::CharDevice => 3,
-        FileKind::BlockDevice => 4,
-        FileKind::Socket => 5,
-        FileKind::Regular | FileKind::Other => 6,
+        FileKind::Directory => DIRECTORY,
+        FileKind::Fifo => FIFO,
+        FileKind::CharDevice => CHARACTER_DEVICE,
+        FileKind::BlockDevice => BLOCK_DEVICE,
+        FileKind::Socket => SOCKET,
+        FileKind::Regular | FileKind::Other => SPECIAL_FILE,
     }
 }
 
 fn source_code(source: NameSource) -> u64 {
     match source {
-        NameSource::ExecfnName => 1,
-        NameSource::ExeName => 2,
-        NameSource::ExecfnPath => 3,
-        NameSource::ExePath => 4,
+        NameSource::ExecfnName => EXECFN_NAME,
+        NameSource::ExeName => EXE_NAME,
+        NameSource::ExecfnPath => EXECFN_PATH,
+        NameSource::ExePath => EXE_PATH,
     }
 }

@@ -5,6 +5,8 @@
 
 use core::ffi::CStr;
 
+use memproxy_common::settings::{self, CONFIG_VAR, DEBUG_VAR};
+
 use crate::decision::ConfigSource;
 use crate::sys::{self, EnvVar};
 
@@ -27,13 +29,16 @@ pub struct Settings<'s> {
 pub fn read<'s>(env_value: &mut [u8], config_path: &'s mut [u8]) -> Settings<'s> {
     let secure = sys::aux_value(libc::AT_SECURE) != 0;
     let debug = !secure
-        && sys::start_env(b"MEMPROXY_DEBUG", env_value)
+        && sys::start_env(DEBUG_VAR.as_bytes(), env_value)
             .value()
-            .is_some_and(debug_enabled);
+            .is_some_and(settings::debug_enabled);
     let (config_path, config_source) = if secure {
         (DEFAULT_CONFIG, ConfigSource::BuiltIn)
     } else {
-        choose_config(sys::start_env(b"MEMPROXY_CONF", env_value), config_path)
+        choose_config(
+            sys::start_env(CONFIG_VAR.as_bytes(), env_value),
+            config_path,
+        )
     };
     Settings {
         debug,
@@ -42,20 +47,18 @@ pub fn read<'s>(env_value: &mut [u8], config_path: &'s mut [u8]) -> Settings<'s>
     }
 }
 
-fn debug_enabled(value: &[u8]) -> bool {
-    !value.is_empty() && value != b"0"
-}
-
-/// `MEMPROXY_CONF` if it is an absolute path, copied NUL-terminated into
+/// `MEMPROXY_CONF` if the rule accepts it, copied NUL-terminated into
 /// `out`; otherwise the path fixed at build time.
 fn choose_config<'s>(variable: EnvVar<'_>, out: &'s mut [u8]) -> (&'s CStr, ConfigSource) {
-    let chosen = match variable {
-        EnvVar::Set([]) | EnvVar::Unset => return (DEFAULT_CONFIG, ConfigSource::BuiltIn),
-        EnvVar::Set(path) if path.first() != Some(&b'/') => {
-            return (DEFAULT_CONFIG, ConfigSource::IgnoredRelative);
-        }
-        EnvVar::Set(path) => path,
+    let value = match variable {
+        EnvVar::Unset => None,
+        EnvVar::Set(value) => Some(value),
         EnvVar::TooLong => return (DEFAULT_CONFIG, ConfigSource::IgnoredTooLong),
+    };
+    let choice = settings::choose_config(value);
+    let chosen = match value {
+        Some(path) if choice == ConfigSource::Environment => path,
+        _ => return (DEFAULT_CONFIG, choice),
     };
     // `out` keeps one byte for the terminating NUL.
     let Some((path, rest)) = out.split_at_mut_checked(chosen.len()) else {
@@ -111,13 +114,5 @@ mod tests {
             let (path, source) = chosen(variable, 11);
             assert_eq!((path.as_slice(), source), (built_in, expected));
         }
-    }
-
-    #[test]
-    fn debug_is_on_for_any_value_but_empty_and_zero() {
-        assert!(debug_enabled(b"1"));
-        assert!(debug_enabled(b"yes"));
-        assert!(!debug_enabled(b""));
-        assert!(!debug_enabled(b"0"));
     }
 }

@@ -2,15 +2,13 @@
 //! `make install-strip`: stripped files under $DESTDIR$PREFIX, a sample
 //! config only where none exists, and the prefix baked into the library.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 
 const PREFIX: &str = "/opt/memproxy-install-test";
 
 fn install(destdir: &Path) {
-    let output = Command::new(common::workspace().join("memproxy/install.sh"))
+    let output = Command::new(test_support::workspace().join("memproxy/install.sh"))
         .env("PREFIX", PREFIX)
         .env("DESTDIR", destdir)
         .env("CARGO", env!("CARGO"))

@@ -1,8 +1,6 @@
 //! The shape of libmemproxy.so itself: what it exports, what it needs, and
 //! what it must never contain, since it is loaded into every process.
 
-mod common;
-
 use std::collections::BTreeSet;
 
 use object::elf::{DF_BIND_NOW, DF_TEXTREL, DT_FLAGS, DT_NEEDED, PT_TLS};
@@ -10,7 +8,7 @@ use object::read::elf::{Dyn, ElfFile64, FileHeader, ProgramHeader};
 use object::{Endianness, Object, ObjectSection, ObjectSymbol};
 
 fn bytes() -> Vec<u8> {
-    std::fs::read(common::library()).expect("the library is readable")
+    std::fs::read(&test_support::Artifacts::shared().memproxy).expect("the library is readable")
 }
 
 fn defined_exports(file: &ElfFile64<'_, Endianness>) -> BTreeSet<String> {
@@ -98,8 +96,10 @@ fn exports_exactly_the_interposed_api() {
 fn every_libstdcxx_operator_is_exported() {
     // Whatever libstdc++ on this machine exports as operator new/delete, we
     // export too: otherwise the allocator's would serve excluded programs.
-    let libstdcxx =
-        std::fs::read("/lib/x86_64-linux-gnu/libstdc++.so.6").expect("libstdc++ is installed");
+    let libstdcxx = std::fs::read(
+        std::path::Path::new(memproxy_common::multiarch::LIB_DIR).join("libstdc++.so.6"),
+    )
+    .expect("libstdc++ is installed");
     let file = ElfFile64::<Endianness>::parse(&*libstdcxx).expect("ELF64");
     let operators: BTreeSet<String> = defined_exports(&file)
         .into_iter()

@@ -9,6 +9,7 @@
 //! keeps both promises so that `check` judges the file the library will read,
 //! and cannot hang on it either.
 
+use memproxy_common::settings::{self, ConfigChoice};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt, PermissionsExt};
@@ -66,24 +67,21 @@ pub fn choose(argument: Option<&Path>) -> ConfigPath {
             source: Source::Argument,
         };
     }
-    // The same rule as the library's `route::config_path`: a relative value
-    // would name a different file in each working directory, and a value of
-    // PATH_MAX bytes or more cannot be opened.
+    // The library's own rule (memproxy_common::settings).
     let built_in = |source| ConfigPath {
         path: PathBuf::from(BUILT_IN_CONFIG),
         source,
     };
-    match std::env::var_os("MEMPROXY_CONF").filter(|value| !value.is_empty()) {
-        Some(value)
-            if !Path::new(&value).is_absolute() || value.len() >= libc::PATH_MAX as usize =>
-        {
-            built_in(Source::BuiltInMemproxyConfIgnored)
-        }
-        Some(value) => ConfigPath {
-            path: PathBuf::from(value),
+    let value = std::env::var_os(settings::CONFIG_VAR);
+    match settings::choose_config(value.as_deref().map(std::os::unix::ffi::OsStrExt::as_bytes)) {
+        ConfigChoice::Environment => ConfigPath {
+            path: PathBuf::from(value.unwrap_or_default()),
             source: Source::MemproxyConf,
         },
-        None => built_in(Source::BuiltIn),
+        ConfigChoice::BuiltIn => built_in(Source::BuiltIn),
+        ConfigChoice::IgnoredRelative | ConfigChoice::IgnoredTooLong => {
+            built_in(Source::BuiltInMemproxyConfIgnored)
+        }
     }
 }
 

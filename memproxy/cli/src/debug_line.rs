@@ -1,6 +1,7 @@
 //! Reading the line `MEMPROXY_DEBUG=1` makes the library print.
 //!
-//! Its format is set by the library's `diag.rs`:
+//! Its format is set by `memproxy_common::debug_line`, which the library's
+//! `diag.rs` writes with:
 //!
 //! ```text
 //! memproxy[PID]: route=custom reason=not-excluded allocator="/lib/.../libjemalloc.so.2"
@@ -14,6 +15,8 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
+
+use memproxy_common::debug_line;
 
 use crate::shown::shown;
 
@@ -35,62 +38,21 @@ impl DebugLine {
     }
 }
 
-/// Parses `line` if it is a memproxy decision line.
+/// Parses `line` if it is a memproxy decision line (with the parser of
+/// `memproxy_common::debug_line`, whose keys the library writes).
 pub fn parse(line: &str) -> Option<DebugLine> {
-    let rest = line.strip_prefix("memproxy[")?;
-    let (pid, rest) = rest.split_once("]: ")?;
-    let pid = pid.parse().ok()?;
-    if !rest.starts_with("route=") {
-        return None;
-    }
-    let mut fields: BTreeMap<String, String> = BTreeMap::new();
-    let mut cursor = rest;
-    while let Some(start) = cursor.find(|character| character != ' ') {
-        cursor = &cursor[start..];
-        let (key, after_key) = cursor.split_once('=')?;
-        if key.contains(' ') {
-            return None;
-        }
-        let (value, after) = read_value(after_key);
-        fields.insert(key.to_owned(), value);
-        cursor = after;
+    let (pid, fields) = debug_line::parse(line.as_bytes())?;
+    let mut parsed = BTreeMap::new();
+    for field in fields {
+        let (key, value) = field.ok()?;
+        let value: Vec<u8> = debug_line::unescape(value).collect();
+        parsed.insert(String::from_utf8_lossy(key).into_owned(), shown(&value));
     }
     Some(DebugLine {
         pid,
         line: line.to_owned(),
-        fields,
+        fields: parsed,
     })
-}
-
-/// A bare word up to the next space, or a quoted string; returns the value
-/// and the rest of the line.
-fn read_value(text: &str) -> (String, &str) {
-    let Some(quoted) = text.strip_prefix('"') else {
-        let end = text.find(' ').unwrap_or(text.len());
-        return (text[..end].to_owned(), &text[end..]);
-    };
-    let mut bytes = Vec::new();
-    let mut chars = quoted.char_indices();
-    while let Some((index, character)) = chars.next() {
-        match character {
-            '"' => return (shown(&bytes), &quoted[index + 1..]),
-            '\\' => match chars.next() {
-                Some((_, 'x')) => {
-                    let hex: String = chars.by_ref().take(2).map(|(_, digit)| digit).collect();
-                    bytes.push(u8::from_str_radix(&hex, 16).unwrap_or(b'?'));
-                }
-                Some((_, escaped)) => push_char(&mut bytes, escaped),
-                None => break,
-            },
-            _ => push_char(&mut bytes, character),
-        }
-    }
-    (shown(&bytes), "")
-}
-
-fn push_char(bytes: &mut Vec<u8>, character: char) {
-    let mut buf = [0u8; 4];
-    bytes.extend_from_slice(character.encode_utf8(&mut buf).as_bytes());
 }
 
 #[cfg(test)]

@@ -7,28 +7,16 @@
 //! ld.so rejects; the fix is written in the script itself, so it is read
 //! from there.
 
+use memproxy_common::families::PREFIXED;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use object::{Architecture, Object, ObjectKind, ObjectSymbol};
 
-/// Defined only by libmemproxy.so (see the library's `route.rs`).
-const MEMPROXY_MARKER: &str = "memproxy_version";
+/// Defined only by libmemproxy.so.
+const MEMPROXY_MARKER: &str = memproxy_common::MARKER;
 /// Defined only by glibc's libc.so.6.
 const GLIBC_MARKER: &str = "gnu_get_libc_version";
-
-/// Allocators that export only prefixed functions, which the library adopts
-/// when they are preloaded (its `allocators::PREFIXED`).
-const PREFIXED_APIS: [(&str, &str); 5] = [
-    ("mi_malloc", "mimalloc (mi_*)"),
-    ("tc_malloc", "gperftools tcmalloc (tc_*)"),
-    ("je_malloc", "jemalloc (je_*)"),
-    (
-        "TCMallocInternalMalloc",
-        "Google tcmalloc (TCMallocInternal*)",
-    ),
-    ("scalable_malloc", "oneTBB (scalable_*)"),
-];
 
 /// The machine this command was built for, which is the one its users'
 /// processes run on.
@@ -142,14 +130,14 @@ fn exports(object: &object::File<'_>) -> Exports {
             MEMPROXY_MARKER => found.memproxy = true,
             GLIBC_MARKER => found.glibc = true,
             _ => {
-                if let Some(index) = PREFIXED_APIS.iter().position(|(api, _)| *api == name) {
+                if let Some(index) = PREFIXED.iter().position(|api| api.malloc() == name) {
                     prefixed = Some(prefixed.map_or(index, |seen| seen.min(index)));
                 }
             }
         }
     }
     if !found.malloc {
-        found.prefixed_api = prefixed.map(|index| PREFIXED_APIS[index].1);
+        found.prefixed_api = prefixed.map(|index| PREFIXED[index].label);
     }
     found
 }

@@ -6,19 +6,22 @@
 //! ld.so only as a warning that every process prints, which is worse than a
 //! clear refusal here.
 
+use memproxy_common::known;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use crate::elf::{self, Kind};
-use crate::preload::{self, MULTIARCH};
+use crate::preload;
 use crate::shown::shown_os;
 
 /// `$MEMPROXY_PREFIX/lib` of this build.
 const BUILT_IN_LIB_DIR: &str = env!("MEMPROXY_DEFAULT_LIB_DIR");
 const LIBRARY_FILE: &str = "libmemproxy.so";
 
-/// An allocator known by a short name, with the Debian package that ships it.
+/// An allocator known by a short name, as this host's Debian release ships
+/// it (the table is `memproxy_common::known`, which `ci/setup` reads too).
+#[derive(Debug, Clone, Copy)]
 pub struct KnownAllocator {
     /// The name `--allocator` takes.
     pub name: &'static str,
@@ -28,44 +31,57 @@ pub struct KnownAllocator {
     pub package: &'static str,
 }
 
-/// The allocators `run --allocator NAME` knows.
-pub const KNOWN_ALLOCATORS: [KnownAllocator; 4] = [
-    KnownAllocator {
-        name: "jemalloc",
-        file: "libjemalloc.so.2",
-        package: "libjemalloc2",
-    },
-    KnownAllocator {
-        name: "mimalloc",
-        file: "libmimalloc.so.2",
-        package: "libmimalloc2.0",
-    },
-    KnownAllocator {
-        name: "tcmalloc",
-        file: "libtcmalloc_minimal.so.4",
-        package: "libtcmalloc-minimal4",
-    },
-    KnownAllocator {
-        name: "tbb",
-        file: "libtbbmalloc_proxy.so.2",
-        package: "libtbbmalloc2",
-    },
-];
-
 /// Names that mean "no custom allocator".
 pub const NO_ALLOCATOR: [&str; 2] = ["glibc", "none"];
+
+/// The allocator `--allocator NAME` takes for the default.
+pub const DEFAULT_ALLOCATOR: &str = "jemalloc";
 
 impl KnownAllocator {
     /// `/lib/<multiarch>/<file>`, the path the package installs (through the
     /// merged-/usr symlink).
     pub fn path(&self) -> PathBuf {
-        PathBuf::from(format!("/lib/{MULTIARCH}/{}", self.file))
+        Path::new(memproxy_common::multiarch::LIB_DIR).join(self.file)
     }
 
     /// The command that installs it.
     pub fn install_hint(&self) -> String {
         format!("apt-get install {}", self.package)
     }
+}
+
+/// The known allocator `name` on this host: the row for this host's Debian
+/// release; on another release, the row whose file is installed, else the
+/// newest.
+pub fn known(name: &str) -> Option<KnownAllocator> {
+    let rows: Vec<known::Known> = known::named(name).collect();
+    let release = this_release();
+    let chosen = rows
+        .iter()
+        .find(|row| Some(row.release) == release)
+        .or_else(|| {
+            rows.iter().find(|row| {
+                Path::new(memproxy_common::multiarch::LIB_DIR)
+                    .join(row.file)
+                    .exists()
+            })
+        })
+        .or(rows.last())?;
+    Some(KnownAllocator {
+        name: chosen.name,
+        file: chosen.file,
+        package: chosen.package,
+    })
+}
+
+/// The short names `--allocator` knows.
+pub fn known_names() -> Vec<&'static str> {
+    known::names().collect()
+}
+
+/// This host's Debian release, from `/etc/os-release`.
+fn this_release() -> Option<&'static str> {
+    known::release_of_os_release(&std::fs::read_to_string("/etc/os-release").ok()?)
 }
 
 /// Where `make install`-style installs put libmemproxy.so:
@@ -131,7 +147,7 @@ pub fn find_allocator(choice: &OsStr) -> Result<Option<PathBuf>, String> {
     if NO_ALLOCATOR.contains(&text.as_ref()) {
         return Ok(None);
     }
-    let path = if let Some(known) = KNOWN_ALLOCATORS.iter().find(|known| known.name == text) {
+    let path = if let Some(known) = known(&text) {
         let path = known.path();
         if !path.exists() {
             return Err(format!(
@@ -146,7 +162,7 @@ pub fn find_allocator(choice: &OsStr) -> Result<Option<PathBuf>, String> {
         absolute(Path::new(choice))?
     } else {
         preload::locate(choice.as_bytes()).ok_or_else(|| {
-            let names: Vec<&str> = KNOWN_ALLOCATORS.iter().map(|known| known.name).collect();
+            let names = known_names();
             format!(
                 "unknown allocator '{}': use one of {}, glibc or none, a path, or a library \
                  name the loader can find",

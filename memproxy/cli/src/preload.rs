@@ -7,6 +7,7 @@
 //! `doctor` judges that combined order, and `run` uses the same search to
 //! find allocators by name.
 
+use memproxy_common::preload_list;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
@@ -15,16 +16,10 @@ use std::process::Command;
 use serde::Serialize;
 
 /// The preload file ld.so reads.
-pub const SYSTEM_PRELOAD_FILE: &str = "/etc/ld.so.preload";
+pub const SYSTEM_PRELOAD_FILE: &str = preload_list::SYSTEM_FILE;
 
 /// Debian's multiarch directory name for this machine.
-pub const MULTIARCH: &str = if cfg!(target_arch = "x86_64") {
-    "x86_64-linux-gnu"
-} else if cfg!(target_arch = "aarch64") {
-    "aarch64-linux-gnu"
-} else {
-    "unknown-linux-gnu"
-};
+pub const MULTIARCH: &str = memproxy_common::multiarch::TUPLE;
 
 /// ld.so's system search path on Debian, after the cache.
 pub fn system_library_dirs() -> [PathBuf; 4] {
@@ -55,11 +50,10 @@ impl ListSource {
     }
 }
 
-/// Splits an `LD_PRELOAD` value as ld.so does: at spaces and colons only.
+/// Splits an `LD_PRELOAD` value as ld.so does (see
+/// `memproxy_common::preload_list`).
 pub fn split_environment(value: &[u8]) -> Vec<Vec<u8>> {
-    value
-        .split(|&byte| matches!(byte, b' ' | b':'))
-        .filter(|name| !name.is_empty())
+    preload_list::environment_entries(value)
         .map(<[u8]>::to_vec)
         .collect()
 }
@@ -76,18 +70,12 @@ pub fn split_file(contents: &[u8]) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// The names the file would hold if every `#` comment were ignored; differs
+/// The names the file would hold if every `#` comment were ignored
+/// (`memproxy_common::preload_list`, as the library reads the file); differs
 /// from [`split_file`] when ld.so would read part of a comment as names.
 pub fn split_file_intended(contents: &[u8]) -> Vec<Vec<u8>> {
-    contents
-        .split(|&byte| byte == b'\n')
-        .flat_map(|line| {
-            let code = line.split(|&byte| byte == b'#').next().unwrap_or(&[]);
-            code.split(|&byte| matches!(byte, b' ' | b'\t' | b':'))
-                .filter(|name| !name.is_empty())
-                .map(<[u8]>::to_vec)
-                .collect::<Vec<_>>()
-        })
+    preload_list::file_entries(contents)
+        .map(<[u8]>::to_vec)
         .collect()
 }
 

@@ -37,9 +37,10 @@ empty with --include (the default), listing the command's name with
 allocator unless their own names are listed. /etc/ld.so.preload still
 applies after LD_PRELOAD.
 
-Allocators: jemalloc (libjemalloc.so.2), mimalloc (libmimalloc.so.2),
-tcmalloc (libtcmalloc_minimal.so.4), tbb (libtbbmalloc_proxy.so.2),
-glibc or none (no custom allocator), a path, or a library name.
+Allocators: jemalloc, mimalloc, tcmalloc (tcmalloc_minimal), tcmalloc-full
+(gperftools' tcmalloc), tbb (the oneTBB proxy), each by the file this Debian
+release installs; glibc or none (no custom allocator); a path; or a library
+name.
 
 libmemproxy.so: --lib, else $MEMPROXY_LIB, else next to this executable,
 else <dir of this executable>/../lib, else the built-in lib directory.

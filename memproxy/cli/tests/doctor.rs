@@ -113,7 +113,10 @@ fn an_allocator_before_memproxy_is_flagged_with_the_reordered_list() {
     let out = stdout(&setup.doctor(Some(&ld_preload), &[]).assert().code(1));
     assert_contains(
         &out,
-        "error: '/lib/x86_64-linux-gnu/libjemalloc.so.2' (LD_PRELOAD entry) defines malloc and is loaded before libmemproxy.so",
+        &format!(
+            "error: '{JEMALLOC}' (LD_PRELOAD entry) defines malloc and is loaded before \
+             libmemproxy.so"
+        ),
     );
     assert_contains(&out, "  fix: put libmemproxy.so first");
 }
@@ -134,7 +137,7 @@ fn a_linker_script_is_flagged_with_the_real_library_as_fix() {
     assert_contains(script["message"].as_str().unwrap(), LIBC_LINKER_SCRIPT);
     assert_contains(
         script["fix"].as_str().unwrap(),
-        "use /lib/x86_64-linux-gnu/libc.so.6 instead",
+        &format!("use {} instead", memproxy_common::multiarch::LIBC),
     );
     let loader = report["probe"]["loader_messages"].as_array().unwrap();
     assert!(

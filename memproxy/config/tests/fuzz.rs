@@ -14,8 +14,9 @@
 //! keeps reading after end of file, or makes more reads than bytes exist),
 //! and reports a failing reader instead of guessing.
 //!
-//! The number of cases per property comes from `PROPTEST_CASES` (default
-//! 256, a few seconds in all), so CI runs it briefly and a longer run is
+//! The number of cases per property comes from `PROPTEST_CASES` (proptest
+//! reads it, and it overrides any count configured here; default 256, a few
+//! seconds in all), so CI runs it briefly and a longer run is
 //!
 //! ```sh
 //! PROPTEST_CASES=200000 cargo test --release -p memproxy-config --test fuzz
@@ -28,22 +29,6 @@ use memproxy_config::{
     find_newline,
 };
 use proptest::prelude::*;
-
-/// Cases per property: `PROPTEST_CASES`, or a default that keeps CI brief.
-fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|value| value.parse().ok())
-        .filter(|&cases| cases > 0)
-        .unwrap_or(256)
-}
-
-fn config() -> ProptestConfig {
-    ProptestConfig {
-        cases: cases(),
-        ..ProptestConfig::default()
-    }
-}
 
 /// Hands out a file in the given read sizes, cycling; fails the case if the
 /// scan reads again after end of file or makes more reads than could make
@@ -217,8 +202,6 @@ fn hostile_file(execfn: Vec<u8>, exe: Vec<u8>) -> impl Strategy<Value = Vec<u8>>
 }
 
 proptest! {
-    #![proptest_config(config())]
-
     /// Any bytes at all, any buffer size (too small included), any reads.
     #[test]
     fn any_bytes_scan_like_the_model(
@@ -339,14 +322,72 @@ proptest! {
     fn find_newline_equals_position(haystack in any_bytes(300)) {
         prop_assert_eq!(find_newline(&haystack), haystack.iter().position(|&b| b == b'\n'));
     }
+
+    /// In the same block, so configured like every property above, and
+    /// does nothing but count its cases (into [`CASE_LOG`]).
+    #[test]
+    fn counted_property(_byte in any::<u8>()) {
+        if let Some(log) = std::env::var_os(CASE_LOG) {
+            use std::io::Write as _;
+            let mut file = std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(log)
+                .expect("the case log");
+            file.write_all(b"case\n").expect("write the case log");
+        }
+    }
 }
 
+/// Where [`counted_property`] writes one line per case it runs, when set:
+/// only [`the_number_of_cases_comes_from_the_environment`] sets it, in a
+/// child run of this test binary.
+const CASE_LOG: &str = "MEMPROXY_FUZZ_CASE_LOG";
+
+/// `PROPTEST_CASES` sets the depth of every property, as the README says:
+/// this test binary is run again on [`counted_property`] alone with known
+/// settings, and the cases it really ran are counted against the literal
+/// numbers (an unparsable value is ignored, with proptest's warning).
 #[test]
 fn the_number_of_cases_comes_from_the_environment() {
-    let from_env = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|value| value.parse::<u32>().ok())
-        .filter(|&cases| cases > 0);
-    assert_eq!(cases(), from_env.unwrap_or(256));
-    assert_eq!(config().cases, cases());
+    let dir = tempfile_dir();
+    for (setting, expected) in [
+        (Some("37"), 37),
+        (Some("3"), 3),
+        (None, 256),
+        // proptest's own rule: 0 is taken literally.
+        (Some("0"), 0),
+        (Some("many"), 256),
+    ] {
+        let log = dir.join(format!("cases-{}", setting.unwrap_or("unset")));
+        let mut command = std::process::Command::new(std::env::current_exe().expect("this test"));
+        command
+            .args(["--exact", "counted_property", "--test-threads=1"])
+            .env(CASE_LOG, &log)
+            .env_remove("PROPTEST_CASES");
+        if let Some(setting) = setting {
+            command.env("PROPTEST_CASES", setting);
+        }
+        let output = command.output().expect("the test binary runs");
+        let shown = format!("PROPTEST_CASES={setting:?} {command:?}");
+        assert!(
+            output.status.success(),
+            "{shown}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let ran = std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .count();
+        assert_eq!(ran, expected, "cases run with {shown}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A fresh directory for the case logs (this crate has no tempfile).
+fn tempfile_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("memproxy-fuzz-cases-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a directory for the case logs");
+    dir
 }

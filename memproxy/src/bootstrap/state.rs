@@ -16,6 +16,8 @@
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicU64, Ordering};
 
+use memproxy_common::PATH_MAX;
+
 use crate::sys;
 
 const UNDECIDED: u64 = 0;
@@ -30,9 +32,9 @@ static STATE: AtomicU64 = AtomicU64::new(UNDECIDED);
 /// Memory only the decider uses, kept static because the first `malloc` may
 /// run on a small stack.
 pub struct Scratch {
-    pub exe: [u8; 4096],
-    pub config_path: [u8; 4096],
-    pub env_value: [u8; 4096],
+    pub exe: [u8; PATH_MAX],
+    pub config_path: [u8; PATH_MAX],
+    pub env_value: [u8; PATH_MAX],
     pub scan: [u8; 16384],
     pub line: [u8; 8192],
 }
@@ -44,9 +46,9 @@ struct DeciderOnly(UnsafeCell<Scratch>);
 unsafe impl Sync for DeciderOnly {}
 
 static SCRATCH: DeciderOnly = DeciderOnly(UnsafeCell::new(Scratch {
-    exe: [0; 4096],
-    config_path: [0; 4096],
-    env_value: [0; 4096],
+    exe: [0; PATH_MAX],
+    config_path: [0; PATH_MAX],
+    env_value: [0; PATH_MAX],
     scan: [0; 16384],
     line: [0; 8192],
 }));

@@ -11,7 +11,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::elf::{self, Kind};
-use crate::library::{self, KNOWN_ALLOCATORS};
+use crate::library::{self, DEFAULT_ALLOCATOR};
 use crate::preload::{self, ListSource, SYSTEM_PRELOAD_FILE};
 use crate::report::Finding;
 use crate::shown::{shown, shown_os};
@@ -265,11 +265,14 @@ pub(super) fn judge_order(objects: &[Listed], findings: &mut Vec<Finding>) {
                 "no custom allocator follows libmemproxy.so: every program gets glibc's malloc, \
                  so memproxy changes nothing",
             )
-            .with_fix(format!(
-                "append an allocator after libmemproxy.so, e.g. {} (apt-get install {})",
-                KNOWN_ALLOCATORS[0].path().display(),
-                KNOWN_ALLOCATORS[0].package
-            )),
+            .with_fix(match library::known(DEFAULT_ALLOCATOR) {
+                Some(known) => format!(
+                    "append an allocator after libmemproxy.so, e.g. {} ({})",
+                    known.path().display(),
+                    known.install_hint()
+                ),
+                None => "append an allocator after libmemproxy.so".to_owned(),
+            }),
         ),
         Some(first) => {
             let others = allocators
@@ -319,7 +322,10 @@ fn suggested_set_up(objects: &[Listed]) -> String {
         .iter()
         .find(|object| object.exports().is_some_and(elf::Exports::is_allocator))
         .and_then(|object| object.path.clone())
-        .unwrap_or_else(|| KNOWN_ALLOCATORS[0].path().display().to_string());
+        .or_else(|| {
+            library::known(DEFAULT_ALLOCATOR).map(|known| known.path().display().to_string())
+        })
+        .unwrap_or_default();
     format!(
         "preload libmemproxy.so first and the allocator after it: for one shell, export \
          LD_PRELOAD={lib}:{allocator}; for the whole host, write that list to {SYSTEM_PRELOAD_FILE} \

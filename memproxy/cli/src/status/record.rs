@@ -1,5 +1,6 @@
 //! Reading a process's decision record, as the library wrote it
-//! (`memproxy/src/record.rs`, which defines the layout mirrored here).
+//! (`memproxy/src/record.rs`; the layout is
+//! `memproxy_common::decision_record`).
 //!
 //! The library exports `memproxy_decision`, a pointer to its record. Its
 //! address is the symbol's value in the `.dynsym` of the mapped
@@ -21,39 +22,13 @@ use serde::Serialize;
 
 use crate::shown::shown;
 
-const SYMBOL: &str = "memproxy_decision";
-const MAGIC: u64 = u64::from_le_bytes(*b"memproxy");
-const VERSION: u64 = 1;
-const COMPLETE: u64 = 2;
-const WORDS: usize = 36;
-const TEXT_BYTES: usize = 6 * 4096 + 512;
-const RECORD_BYTES: usize = WORDS * 8 + TEXT_BYTES;
-
-// Word indices, as in the library.
-const W_MAGIC: usize = 0;
-const W_VERSION: usize = 1;
-const W_STATE: usize = 2;
-const W_SIZE: usize = 3;
-const W_DECIDER_PID: usize = 4;
-const W_ROUTE: usize = 5;
-const W_REASON: usize = 6;
-const W_CONFIG_SOURCE: usize = 7;
-const W_CONFIG_STATE: usize = 8;
-const W_CONFIG_DETAIL: usize = 9;
-const W_MATCH_LINE: usize = 10;
-const W_MATCH_SOURCE: usize = 11;
-const W_FLAGS: usize = 12;
-const W_DECIDED_SECONDS: usize = 13;
-const W_CONFIG_DEVICE: usize = 15;
-const W_CONFIG_INODE: usize = 16;
-const W_CONFIG_SIZE: usize = 17;
-const W_CONFIG_MTIME_SECONDS: usize = 18;
-const W_CONFIG_MTIME_NANOSECONDS: usize = 19;
-const W_STRINGS: usize = 20;
-
-const FLAG_BOOTSTRAP_USED: u64 = 1;
-const FLAG_CONFIG_IDENTITY: u64 = 2;
-const FLAG_TRUNCATED: u64 = 4;
+use memproxy_common::decision_record::{
+    self as layout, CONFIG_SOURCES, CONFIG_STATES, FILE_KINDS, NAME_SOURCES, REASONS, RECORD_BYTES,
+    ROUTES, SYMBOL, Text, W_CONFIG_DETAIL, W_CONFIG_DEVICE, W_CONFIG_INODE,
+    W_CONFIG_MTIME_NANOSECONDS, W_CONFIG_MTIME_SECONDS, W_CONFIG_SIZE, W_CONFIG_SOURCE,
+    W_CONFIG_STATE, W_DECIDED_SECONDS, W_DECIDER_PID, W_FLAGS, W_MAGIC, W_MATCH_LINE,
+    W_MATCH_SOURCE, W_REASON, W_ROUTE, W_SIZE, W_STATE, W_VERSION, WORDS,
+};
 
 /// Where a mapped libmemproxy.so keeps its record pointer: found once per
 /// file, then used for every process that maps it.
@@ -197,86 +172,55 @@ pub fn parse(bytes: &[u8]) -> Result<Recorded, Unread> {
     if word(W_MAGIC) == 0 && word(W_STATE) == 0 {
         return Err(Unread::NotDecided);
     }
-    if word(W_MAGIC) != MAGIC {
+    if word(W_MAGIC) != layout::MAGIC {
         return Err(Unread::Other("the record has no valid magic".to_owned()));
     }
-    if word(W_VERSION) != VERSION || word(W_SIZE) != RECORD_BYTES as u64 {
+    if word(W_VERSION) != layout::VERSION || word(W_SIZE) != RECORD_BYTES as u64 {
         return Err(Unread::Other(format!(
-            "record version {} of {} bytes; this memproxy reads version {VERSION} of \
+            "record version {} of {} bytes; this memproxy reads version {} of \
              {RECORD_BYTES}",
             word(W_VERSION),
-            word(W_SIZE)
+            word(W_SIZE),
+            layout::VERSION
         )));
     }
-    if word(W_STATE) != COMPLETE {
+    if word(W_STATE) != layout::COMPLETE {
         return Err(Unread::NotDecided);
     }
     let text = bytes.get(WORDS * 8..).unwrap_or_default();
-    let string = |index: usize| -> Vec<u8> {
-        let start = word(W_STRINGS + 2 * index) as usize;
-        let length = word(W_STRINGS + 2 * index + 1) as usize;
+    let string = |index: Text| -> Vec<u8> {
+        let start = word(index.word()) as usize;
+        let length = word(index.word() + 1) as usize;
         text.get(start..start.saturating_add(length))
             .unwrap_or_default()
             .to_vec()
     };
-    let optional = |index: usize| Some(string(index)).filter(|bytes| !bytes.is_empty());
+    let optional = |index: Text| Some(string(index)).filter(|bytes| !bytes.is_empty());
+    let label =
+        |labels: &[&'static str], index: usize| layout::label(labels, word(index)).unwrap_or("?");
     let flags = word(W_FLAGS);
-    let config_state = match word(W_CONFIG_STATE) {
-        1 => "not-read",
-        2 => "missing",
-        3 => "not-regular",
-        4 => "unreadable",
-        5 => "read",
-        _ => "?",
-    };
+    let config_state = label(&CONFIG_STATES, W_CONFIG_STATE);
     let config_detail = match (config_state, word(W_CONFIG_DETAIL)) {
-        ("not-regular", kind) => Some(
-            match kind {
-                1 => "directory",
-                2 => "FIFO",
-                3 => "character device",
-                4 => "block device",
-                5 => "socket",
-                _ => "special file",
-            }
-            .to_owned(),
-        ),
+        ("not-regular", kind) => Some(layout::label(&FILE_KINDS, kind).unwrap_or("?").to_owned()),
         ("unreadable", errno) => Some(format!("errno {errno}")),
         _ => None,
     };
     let match_line = Some(word(W_MATCH_LINE)).filter(|&line| line != 0);
-    let raw_config = string(5);
+    let raw_config = string(Text::Config);
     Ok(Recorded {
         decider_pid: word(W_DECIDER_PID) as u32,
-        route: match word(W_ROUTE) {
-            1 => "glibc",
-            2 => "custom",
-            _ => "?",
-        },
-        reason: match word(W_REASON) {
-            1 => "excluded",
-            2 => "not-excluded",
-            3 => "no-custom-allocator",
-            4 => "not-first",
-            5 => "allocator-unusable",
-            _ => "?",
-        },
-        allocator: shown(&string(0)),
-        api: shown(&string(1)),
-        filled: shown(&string(2)),
-        execfn: shown(&string(3)),
-        exe: shown(&string(4)),
+        route: label(&ROUTES, W_ROUTE),
+        reason: label(&REASONS, W_REASON),
+        allocator: shown(&string(Text::Allocator)),
+        api: shown(&string(Text::Api)),
+        filled: shown(&string(Text::Filled)),
+        execfn: shown(&string(Text::Execfn)),
+        exe: shown(&string(Text::Exe)),
         config: shown(&raw_config),
-        config_source: match word(W_CONFIG_SOURCE) {
-            1 => "built-in",
-            2 => "env",
-            3 => "env-ignored-relative",
-            4 => "env-ignored-too-long",
-            _ => "?",
-        },
+        config_source: label(&CONFIG_SOURCES, W_CONFIG_SOURCE),
         config_state,
         config_detail,
-        config_identity: (flags & FLAG_CONFIG_IDENTITY != 0).then(|| ConfigIdentity {
+        config_identity: (flags & layout::FLAG_CONFIG_IDENTITY != 0).then(|| ConfigIdentity {
             device: word(W_CONFIG_DEVICE),
             inode: word(W_CONFIG_INODE),
             size: word(W_CONFIG_SIZE),
@@ -284,20 +228,14 @@ pub fn parse(bytes: &[u8]) -> Result<Recorded, Unread> {
             modified_nanoseconds: word(W_CONFIG_MTIME_NANOSECONDS),
         }),
         match_line,
-        source: match word(W_MATCH_SOURCE) {
-            1 => Some("execfn name"),
-            2 => Some("exe name"),
-            3 => Some("execfn path"),
-            4 => Some("exe path"),
-            _ => None,
-        },
-        other: optional(6).map(|bytes| shown(&bytes)),
-        duplicate_of: optional(7).map(|bytes| shown(&bytes)),
-        bootstrap_used: flags & FLAG_BOOTSTRAP_USED != 0,
-        truncated: flags & FLAG_TRUNCATED != 0,
+        source: layout::label(&NAME_SOURCES, word(W_MATCH_SOURCE)),
+        other: optional(Text::Other).map(|bytes| shown(&bytes)),
+        duplicate_of: optional(Text::DuplicateOf).map(|bytes| shown(&bytes)),
+        bootstrap_used: flags & layout::FLAG_BOOTSTRAP_USED != 0,
+        truncated: flags & layout::FLAG_TRUNCATED != 0,
         decided_at: word(W_DECIDED_SECONDS) as i64,
-        raw_execfn: string(3),
-        raw_exe: string(4),
+        raw_execfn: string(Text::Execfn),
+        raw_exe: string(Text::Exe),
         raw_config: PathBuf::from(OsString::from_vec(raw_config)),
     })
 }

@@ -21,9 +21,9 @@ const AMBIENT: [&str; 5] = [
 
 /// A Debian path every test machine has (libjemalloc2 is a project
 /// prerequisite, like the other allocators).
-pub const JEMALLOC: &str = "/lib/x86_64-linux-gnu/libjemalloc.so.2";
+pub const JEMALLOC: &str = memproxy_common::multiarch::JEMALLOC;
 /// The libc6-dev linker script that the seed README tells people to preload.
-pub const LIBC_LINKER_SCRIPT: &str = "/usr/lib/x86_64-linux-gnu/libc.so";
+pub const LIBC_LINKER_SCRIPT: &str = memproxy_common::multiarch::LIBC_LINKER_SCRIPT;
 
 /// `memproxy ARGS` with none of the ambient memproxy or loader variables, a
 /// fixed PATH and a timeout so that a hang fails the test instead of
@@ -40,29 +40,10 @@ pub fn memproxy(args: &[&str]) -> Command {
     command
 }
 
-/// The release libmemproxy.so, built once per test binary by the same cargo
-/// that runs the tests, into the same target directory.
+/// The release libmemproxy.so, built once per test binary (see
+/// `test_support::artifacts`).
 pub fn memproxy_lib() -> &'static Path {
-    static LIB: OnceLock<PathBuf> = OnceLock::new();
-    LIB.get_or_init(|| {
-        let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let workspace = manifest_dir.join("../..");
-        let target_dir = Path::new(env!("CARGO_BIN_EXE_memproxy"))
-            .parent()
-            .and_then(Path::parent)
-            .expect("the binary lives in <target>/<profile>/")
-            .to_owned();
-        let status = std::process::Command::new(env!("CARGO"))
-            .args(["build", "--release", "-p", "memproxy", "--target-dir"])
-            .arg(&target_dir)
-            .current_dir(&workspace)
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "cargo build --release -p memproxy failed");
-        let lib = target_dir.join("release/libmemproxy.so");
-        assert!(lib.is_file(), "{} was not built", lib.display());
-        lib
-    })
+    &test_support::Artifacts::shared().memproxy
 }
 
 pub fn lib_str() -> &'static str {
@@ -126,15 +107,10 @@ pub fn has_finding(report: &serde_json::Value, code: &str, line: Option<u64>) ->
         .any(|(found, at)| found == code && (line.is_none() || *at == line))
 }
 
-/// A C fixture by its name in the fixtures crate's `fixtures.json`
-/// (`libcrash-ctor.so`, `linger`, `linger-static`, ...).
+/// A C fixture by its name in `fixtures.json` (`libcrash-ctor.so`,
+/// `linger`, `linger-static`, ...), built with the library.
 pub fn fixture(name: &str) -> PathBuf {
-    let manifest = std::fs::read_to_string(fixtures::MANIFEST_PATH).expect("fixtures.json");
-    let all: serde_json::Value = serde_json::from_str(&manifest).expect("fixtures.json is JSON");
-    let path = all[name]
-        .as_str()
-        .unwrap_or_else(|| panic!("no fixture {name} in {}", fixtures::MANIFEST_PATH));
-    PathBuf::from(path)
+    test_support::Artifacts::shared().fixture(name)
 }
 
 /// Fails the test, saying why, unless it runs as root: mount namespaces
@@ -189,7 +165,7 @@ pub fn in_namespace(preload: &[u8], script: &str) -> std::process::Output {
 pub fn static_memproxy() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| {
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let workspace = test_support::workspace();
         let target_dir = Path::new(env!("CARGO_BIN_EXE_memproxy"))
             .parent()
             .and_then(Path::parent)
@@ -217,7 +193,7 @@ pub fn static_memproxy() -> &'static Path {
             .arg(&target_dir)
             .env("RUSTFLAGS", "-C target-feature=+crt-static")
             .env_remove("CARGO_ENCODED_RUSTFLAGS")
-            .current_dir(&workspace)
+            .current_dir(workspace)
             .status()
             .expect("cargo runs");
         assert!(status.success(), "the static build of memproxy failed");

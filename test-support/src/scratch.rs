@@ -22,10 +22,11 @@ use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 /// This process's scratch directory (under `TMPDIR`), removed when the
-/// process exits.
+/// process exits unless [`keep`] was asked to keep a directory in it.
 pub fn root() -> &'static Path {
     static ROOT: OnceLock<PathBuf> = OnceLock::new();
     ROOT.get_or_init(|| {
@@ -45,11 +46,24 @@ pub fn root() -> &'static Path {
 }
 
 static REMOVE_AT_EXIT: OnceLock<PathBuf> = OnceLock::new();
+/// Set by [`keep`]: the root stays, with what a reproduce line names.
+static KEEP_ROOT: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn remove_root() {
+    if KEEP_ROOT.load(Ordering::Relaxed) {
+        return;
+    }
     if let Some(dir) = REMOVE_AT_EXIT.get() {
         let _ = std::fs::remove_dir_all(dir);
     }
+}
+
+/// Keeps `dir` (inside [`root`]) on disk after the process exits, and so
+/// the root and what else in it a reproduce line may name (the copy of
+/// `/etc`, the staged executables); returns its path.
+pub fn keep(dir: tempfile::TempDir) -> PathBuf {
+    KEEP_ROOT.store(true, Ordering::Relaxed);
+    dir.keep()
 }
 
 /// A fresh directory inside [`root`], removed when dropped.

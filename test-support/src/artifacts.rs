@@ -64,42 +64,28 @@ impl Artifacts {
         )
     }
 
+    /// Two cargo builds, not one: built together with the fixtures, the
+    /// library would get the features cargo unifies across the packages of
+    /// one build (`libc` with `std`, which the fixtures use), and so would
+    /// not be the library `memproxy/install.sh` builds (it loses its
+    /// `DT_NEEDED` on libc.so.6, for one).
     fn build() -> Result<Artifacts, String> {
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .expect("harness/ is in the workspace");
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let output = Command::new(&cargo)
-            .current_dir(workspace)
-            .args(["build", "--release", "-p", "memproxy", "-p", "fixtures"])
-            .arg("--message-format=json-render-diagnostics")
-            .output()
-            .map_err(|error| format!("cannot run cargo: {error}"))?;
-        if !output.status.success() {
-            return Err(format!(
-                "cargo build --release -p memproxy -p fixtures failed:\n{}",
-                String::from_utf8_lossy(&output.stderr)
-            ));
-        }
         let mut memproxy = None;
+        for message in cargo_build("memproxy")? {
+            if message.reason == "compiler-artifact" && message.target_name() == "memproxy" {
+                memproxy = message
+                    .filenames
+                    .into_iter()
+                    .find(|file| file.ends_with("libmemproxy.so"));
+            }
+        }
         let mut probe_rs = None;
         let mut fixtures_out = None;
-        for line in String::from_utf8_lossy(&output.stdout).lines() {
-            let Ok(message) = serde_json::from_str::<Message>(line) else {
-                continue;
-            };
+        for message in cargo_build("fixtures")? {
             let package = message.package_id.as_deref().unwrap_or_default();
             match message.reason.as_str() {
-                "compiler-artifact" => {
-                    let target = message.target.map(|target| target.name).unwrap_or_default();
-                    if target == "memproxy" {
-                        memproxy = message
-                            .filenames
-                            .into_iter()
-                            .find(|file| file.ends_with("libmemproxy.so"));
-                    } else if target == "probe-rs" {
-                        probe_rs = message.executable;
-                    }
+                "compiler-artifact" if message.target_name() == "probe-rs" => {
+                    probe_rs = message.executable
                 }
                 "build-script-executed" if is_fixtures_package(package) => {
                     fixtures_out = message.out_dir
@@ -132,11 +118,25 @@ impl Artifacts {
         })
     }
 
+    /// The probe named `name` (`probe-c`, `probe-rs`).
+    #[track_caller]
+    pub fn probe(&self, name: &str) -> &Probe {
+        self.probes
+            .iter()
+            .find(|probe| probe.name == name)
+            .unwrap_or_else(|| panic!("no probe {name} among the artifacts"))
+    }
+
     /// A C fixture built next to the probes, by its file name in
     /// `fixtures.json`.
     pub fn fixture(&self, name: &str) -> PathBuf {
         let path = self.fixtures_dir.join(name);
-        assert!(path.exists(), "fixture {} was not built", path.display());
+        assert!(
+            path.exists(),
+            "fixture {} was not built (fixtures/build.rs builds every fixture; a prebuilt \
+             directory must hold them all, see `harness report --export-artifacts`)",
+            path.display()
+        );
         path
     }
 
@@ -182,6 +182,28 @@ impl Probe {
     }
 }
 
+/// `cargo build --release -p PACKAGE`, run from the workspace with the
+/// cargo that runs the tests; its JSON messages.
+fn cargo_build(package: &str) -> Result<Vec<Message>, String> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = Command::new(&cargo)
+        .current_dir(crate::workspace())
+        .args(["build", "--release", "-p", package])
+        .arg("--message-format=json-render-diagnostics")
+        .output()
+        .map_err(|error| format!("cannot run cargo: {error}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "cargo build --release -p {package} failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Message>(line).ok())
+        .collect())
+}
+
 #[derive(Deserialize)]
 struct Message {
     reason: String,
@@ -200,6 +222,14 @@ struct Message {
 #[derive(Deserialize)]
 struct Target {
     name: String,
+}
+
+impl Message {
+    fn target_name(&self) -> &str {
+        self.target
+            .as_ref()
+            .map_or("", |target| target.name.as_str())
+    }
 }
 
 /// Package ids are `path+file:///.../fixtures#0.1.0` (cargo >= 1.77) or
