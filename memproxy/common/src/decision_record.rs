@@ -141,26 +141,12 @@ pub const NAME_SOURCES: [&str; 4] = ["execfn name", "exe name", "execfn path", "
 pub const fn code(labels: &[&str], label: &str) -> u64 {
     let mut index = 0;
     while index < labels.len() {
-        if same_bytes(labels[index].as_bytes(), label.as_bytes()) {
+        if crate::families::same(labels[index], label) {
             return index as u64 + 1;
         }
         index += 1;
     }
     0
-}
-
-const fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut index = 0;
-    while index < a.len() {
-        if a[index] != b[index] {
-            return false;
-        }
-        index += 1;
-    }
-    true
 }
 
 /// The label of `code` in `labels`, `None` for 0 or an unknown code.
