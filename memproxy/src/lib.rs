@@ -28,7 +28,8 @@
 //!   whether the config names it (the parsing itself is the `memproxy-config`
 //!   crate); [`preload_list`]: whether `LD_PRELOAD` or `/etc/ld.so.preload`
 //!   lists an object;
-//! - [`diag`]: the `MEMPROXY_DEBUG` line;
+//! - [`diag`]: the `MEMPROXY_DEBUG` line; [`record`]: the decision kept in
+//!   static memory, exported for `memproxy status` as `memproxy_decision`;
 //! - [`sys`] and [`loader`]: raw system calls and the loader's data.
 //!
 //! # The unsafe edge
@@ -61,6 +62,7 @@ mod functions;
 #[allow(unsafe_code)]
 mod loader;
 mod preload_list;
+mod record;
 mod resolve;
 mod route;
 mod settings;

@@ -23,7 +23,7 @@ use crate::bootstrap::{
 };
 use crate::loader::Walk;
 use crate::table::{PENDING, PRIMITIVES, SLOTS};
-use crate::{choice, diag, exe, settings, sys};
+use crate::{choice, diag, exe, record, settings, sys};
 
 /// How a stub must serve the call it received.
 pub enum Entry {
@@ -82,6 +82,9 @@ fn decide(decider: Decider, scratch: &'static mut Scratch) {
         decision.table
     };
     SLOTS.publish(&table);
+    // Before `finish`: a fork in between leaves the child deciding, and it
+    // records its own decision.
+    record::publish(&decision, settings.config_path);
     decider.finish();
 
     if settings.debug {

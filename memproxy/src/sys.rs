@@ -122,6 +122,52 @@ pub fn file_kind(path: &CStr) -> Result<FileKind, Errno> {
     stat_at(libc::AT_FDCWD, path, 0).map(|st| FileKind::of(st.st_mode))
 }
 
+/// What identifies a file's version: where it is, and its size and
+/// modification time.
+#[derive(Clone, Copy)]
+pub struct FileIdentity {
+    pub device: u64,
+    pub inode: u64,
+    pub size: u64,
+    pub modified_seconds: i64,
+    pub modified_nanoseconds: u64,
+}
+
+/// The identity of the file at `path`, following symlinks, without opening it.
+pub fn file_identity(path: &CStr) -> Result<FileIdentity, Errno> {
+    stat_at(libc::AT_FDCWD, path, 0).map(|st| FileIdentity {
+        device: st.st_dev,
+        inode: st.st_ino,
+        size: st.st_size as u64,
+        modified_seconds: st.st_mtime,
+        modified_nanoseconds: st.st_mtime_nsec as u64,
+    })
+}
+
+/// The wall-clock time, as seconds and nanoseconds since the epoch; zero if
+/// the clock cannot be read.
+pub fn realtime() -> (i64, u64) {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is writable for the kernel's `struct timespec`, which is
+    // libc's on this target.
+    let ret = unsafe {
+        syscall4(
+            libc::SYS_clock_gettime,
+            libc::CLOCK_REALTIME as usize,
+            &raw mut now as usize,
+            0,
+            0,
+        )
+    };
+    match check(ret) {
+        Ok(_) => (now.tv_sec, now.tv_nsec as u64),
+        Err(_) => (0, 0),
+    }
+}
+
 /// An open file descriptor, closed on drop.
 pub struct Fd(c_int);
 

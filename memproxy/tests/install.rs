@@ -61,6 +61,17 @@ fn installs_stripped_files_and_keeps_an_existing_config() {
         "every import versioned against libc.so.6: {imports:?}"
     );
 
+    // The command is linked statically, so that ld.so, and with it
+    // /etc/ld.so.preload, never touches it: `memproxy disable` must run on a
+    // host where the preload file breaks every dynamically linked program.
+    let command = std::fs::read(root.join("bin/memproxy")).expect("command");
+    let command = object::File::parse(&*command).expect("ELF");
+    assert!(
+        command.section_by_name(".interp").is_none()
+            && command.imports().expect("imports").is_empty(),
+        "bin/memproxy is dynamically linked"
+    );
+
     let config = root.join("etc/memproxy.conf");
     std::fs::write(&config, "mine\n").expect("edit the config");
     install(destdir.path());

@@ -103,7 +103,8 @@ pub fn inspect(path: &Path) -> io::Result<Kind> {
     Ok(Kind::SharedObject(exports(&object)))
 }
 
-fn read_up_to(file: &mut std::fs::File, buf: &mut [u8]) -> io::Result<usize> {
+/// Fills `buf` from `file` as far as the file goes; the count read.
+pub fn read_up_to(file: &mut std::fs::File, buf: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
         match file.read(&mut buf[filled..]) {

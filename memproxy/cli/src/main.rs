@@ -12,10 +12,13 @@ mod doctor;
 mod elf;
 mod explain;
 mod library;
+mod lifecycle;
 mod preload;
 mod report;
 mod run;
 mod shown;
+mod spawn;
+mod status;
 
 use std::process::ExitCode;
 
@@ -72,6 +75,13 @@ enum Command {
     /// Run one command under memproxy with a chosen allocator, without
     /// editing any global file
     Run(run::Args),
+    /// Write /etc/ld.so.preload (memproxy, then the allocator) after checks
+    /// and a pre-flight of the programs a host cannot live without
+    Enable(lifecycle::EnableArgs),
+    /// Remove from /etc/ld.so.preload exactly what enable added
+    Disable(lifecycle::DisableArgs),
+    /// Show which allocator serves each running process, as it decided
+    Status(status::Args),
 }
 
 fn main() -> ExitCode {
@@ -82,6 +92,9 @@ fn main() -> ExitCode {
         Command::Doctor(args) => (doctor::run(args), args.json, EXIT_ERROR),
         // Scripts read run's JSON from stderr; its errors stay text there.
         Command::Run(args) => (run::run(args), false, EXIT_RUN_SET_UP_FAILED),
+        Command::Enable(args) => (lifecycle::enable(args), args.json, EXIT_ERROR),
+        Command::Disable(args) => (lifecycle::disable(args), args.json, EXIT_ERROR),
+        Command::Status(args) => (status::run(args), args.json, EXIT_ERROR),
     };
     match result {
         Ok(status) => ExitCode::from(status),

@@ -58,11 +58,59 @@ pub fn split_environment(value: &[u8]) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// Splits `/etc/ld.so.preload` contents as ld.so does.
+/// Splits `/etc/ld.so.preload` contents as ld.so does: `#` starts a comment
+/// that runs to the end of the line, as far as ld.so's comment stripping
+/// reaches (see [`strip_comments`]); names are separated by spaces, tabs,
+/// newlines and colons.
 pub fn split_file(contents: &[u8]) -> Vec<Vec<u8>> {
+    strip_comments(contents)
+        .split(|&byte| matches!(byte, b' ' | b'\t' | b'\n' | b':'))
+        .filter(|name| !name.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect()
+}
+
+/// The names the file would hold if every `#` comment were ignored
+/// (`memproxy_common::preload_list`, as the library reads the file); differs
+/// from [`split_file`] when ld.so would read part of a comment as names.
+pub fn split_file_intended(contents: &[u8]) -> Vec<Vec<u8>> {
     preload_list::file_entries(contents)
         .map(<[u8]>::to_vec)
         .collect()
+}
+
+/// Blanks comments exactly as glibc's ld.so does (`elf/rtld.c`, checked in
+/// 2.36): it searches for each `#` from the start of the file, but within a
+/// length it shrinks by the offset of every comment found and by its length.
+/// So a comment is ignored only while it lies within that shrinking window;
+/// the first comment that does not stops the stripping, and it and every
+/// later comment are read as names.
+pub fn strip_comments(contents: &[u8]) -> Vec<u8> {
+    let mut file = contents.to_vec();
+    let mut rest = file.len();
+    while rest > 0 {
+        let Some(mut at) = file
+            .get(..rest)
+            .and_then(|window| window.iter().position(|&byte| byte == b'#'))
+        else {
+            break;
+        };
+        rest -= at;
+        loop {
+            if let Some(byte) = file.get_mut(at) {
+                *byte = b' ';
+            }
+            rest -= 1;
+            if rest == 0 {
+                break;
+            }
+            at += 1;
+            if file.get(at) == Some(&b'\n') {
+                break;
+            }
+        }
+    }
+    file
 }
 
 /// Joins names into one `LD_PRELOAD` value.
@@ -149,10 +197,52 @@ mod tests {
     }
 
     #[test]
+    fn a_comment_far_from_the_start_is_read_as_names_as_ld_so_does() {
+        // Checked against ld.so 2.36: a long first comment shrinks the window
+        // the next '#' is searched in, and "# foreign comment" loads '#',
+        // 'foreign' and 'comment'.
+        let file = b"# a first comment, long enough to matter\nlib.so\n# foreign comment\n";
+        assert_eq!(
+            split_file(file),
+            vec![
+                b"lib.so".to_vec(),
+                b"#".to_vec(),
+                b"foreign".to_vec(),
+                b"comment".to_vec()
+            ]
+        );
+        assert_eq!(split_file_intended(file), vec![b"lib.so".to_vec()]);
+        assert_eq!(
+            split_file(b"lib.so\n# near the start\n"),
+            vec![b"lib.so".to_vec()]
+        );
+    }
+
+    #[test]
     fn file_drops_comments_and_splits_at_blanks() {
+        // Both checked against ld.so 2.36: it reads 'trailing' from the first
+        // file, since the window ends just after the second '#'.
+        assert_eq!(
+            split_file(b"# comment\na.so:b.so\n\tc.so # trailing\n"),
+            vec![
+                b"a.so".to_vec(),
+                b"b.so".to_vec(),
+                b"c.so".to_vec(),
+                b"trailing".to_vec()
+            ]
+        );
+        assert_eq!(
+            split_file(b"# comment\na.so:b.so\n\tc.so\n"),
+            vec![b"a.so".to_vec(), b"b.so".to_vec(), b"c.so".to_vec()]
+        );
         assert_eq!(
             split_file(b"# comment\na.so:b.so # trailing\n\tc.so\n"),
-            vec![b"a.so".to_vec(), b"b.so".to_vec(), b"c.so".to_vec()]
+            vec![
+                b"a.so".to_vec(),
+                b"b.so".to_vec(),
+                b"ng".to_vec(),
+                b"c.so".to_vec()
+            ]
         );
     }
 }

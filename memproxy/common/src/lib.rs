@@ -13,12 +13,15 @@
 //! - [`settings`]: the environment variables and the rule for `MEMPROXY_CONF`;
 //! - [`debug_line`]: the `MEMPROXY_DEBUG` line's fields, written by the
 //!   library and read by the command and the harness;
+//! - [`decision_record`]: the layout of the decision record, written by the
+//!   library into its own memory and read by `memproxy status`;
 //! - [`multiarch`]: Debian's library directory for the target;
 //! - [`MARKER`]: the symbol only libmemproxy.so defines.
 
 #![no_std]
 
 pub mod debug_line;
+pub mod decision_record;
 pub mod families;
 pub mod known;
 pub mod multiarch;

@@ -22,11 +22,11 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::check;
-use crate::config_file::{self, Source, State};
+use crate::config_file::{self, ConfigPath, Source, State};
 use crate::preload::{self, ListSource, SYSTEM_PRELOAD_FILE};
 use crate::report::{self, Counts, EXIT_OK, EXIT_PROBLEMS, Failure, Finding, Severity};
-use crate::shown::shown_os;
-use order::Listed;
+use crate::shown::{shown, shown_os};
+pub use order::Listed;
 use probe::Probe;
 
 const HELP: &str = "\
@@ -68,8 +68,9 @@ pub struct Args {
     pub json: bool,
 }
 
+/// The config as the checks found it.
 #[derive(Debug, Serialize)]
-struct ConfigSummary {
+pub struct ConfigSummary {
     path: String,
     source: Source,
     state: &'static str,
@@ -103,7 +104,7 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
         .unwrap_or_else(|| PathBuf::from(SYSTEM_PRELOAD_FILE));
 
     let ld_preload = std::env::var_os("LD_PRELOAD");
-    let (file_names, preload_file_state) = read_preload_file(&preload_file);
+    let (file_names, preload_file_state, comments) = read_preload_file(&preload_file);
     let mut names: Vec<(ListSource, Vec<u8>)> = Vec::new();
     if let Some(value) = &ld_preload {
         names.extend(
@@ -118,16 +119,12 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
             .cloned()
             .map(|name| (ListSource::File, name)),
     );
-    let objects: Vec<Listed> = names
-        .into_iter()
-        .enumerate()
-        .map(|(index, (source, name))| order::inspect_entry(index + 1, source, name))
-        .collect();
-
-    let mut findings = Vec::new();
-    order::judge_entries(&objects, &mut findings);
-    order::judge_order(&objects, &mut findings);
-    let config = judge_config(&mut findings);
+    let Checks {
+        objects,
+        config,
+        mut findings,
+    } = check_set_up(names, &config_file::choose(None));
+    findings.extend(comments);
 
     let probe_ld_preload = emulated_file.as_ref().map(|_| {
         let mut all: Vec<&OsStr> = Vec::new();
@@ -161,19 +158,78 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
     Ok(if ok { EXIT_OK } else { EXIT_PROBLEMS })
 }
 
-/// The preload file's names, read without ever blocking on a FIFO.
-fn read_preload_file(path: &Path) -> (Vec<Vec<u8>>, String) {
-    match config_file::load(path) {
-        State::Read { contents, .. } => (preload::split_file(&contents), "read".to_owned()),
-        State::Missing => (Vec::new(), "absent".to_owned()),
-        State::NotRegular(kind) => (Vec::new(), format!("not read: a {kind}")),
-        State::Unreadable(error) => (Vec::new(), format!("not read: {error}")),
+/// What the static checks found: each preload entry, the config, and every
+/// problem with its fix.
+pub struct Checks {
+    pub objects: Vec<Listed>,
+    pub config: ConfigSummary,
+    pub findings: Vec<Finding>,
+}
+
+/// The checks `doctor` makes before it runs its probe, and `enable` before
+/// it writes a preload file: each entry (does it exist, is it a shared
+/// object for this machine's class and architecture, a linker script, what
+/// it defines), their order, and the config's errors and warnings.
+pub fn check_set_up(names: Vec<(ListSource, Vec<u8>)>, config: &ConfigPath) -> Checks {
+    let objects: Vec<Listed> = names
+        .into_iter()
+        .enumerate()
+        .map(|(index, (source, name))| order::inspect_entry(index + 1, source, name))
+        .collect();
+    let mut findings = Vec::new();
+    order::judge_entries(&objects, &mut findings);
+    order::judge_order(&objects, &mut findings);
+    let config = judge_config(config, &mut findings);
+    Checks {
+        objects,
+        config,
+        findings,
     }
 }
 
-fn judge_config(findings: &mut Vec<Finding>) -> ConfigSummary {
-    let config = config_file::choose(None);
-    let inspection = check::inspect(&config);
+/// An error when ld.so would read part of the preload file's comments as
+/// object names.
+pub fn comments_read_as_names(file: &str, contents: &[u8]) -> Option<Finding> {
+    let read = preload::split_file(contents);
+    if read == preload::split_file_intended(contents) {
+        return None;
+    }
+    let intended = preload::split_file_intended(contents);
+    let extra: Vec<String> = read
+        .iter()
+        .filter(|name| !intended.contains(name))
+        .map(|name| format!("'{}'", shown(name)))
+        .collect();
+    Some(
+        Finding::error(
+            "comment-read-as-names",
+            format!(
+                "ld.so reads part of the comments in {file} as objects to preload ({}): glibc's \
+                 ld.so ignores a '#' comment only within a window that shrinks by each \
+                 comment's offset from the start of the file and by its length",
+                extra.join(", ")
+            ),
+        )
+        .with_fix("remove the comment lines, or keep one short comment at the very top"),
+    )
+}
+
+/// The preload file's names, read without ever blocking on a FIFO.
+fn read_preload_file(path: &Path) -> (Vec<Vec<u8>>, String, Option<Finding>) {
+    match config_file::load(path) {
+        State::Read { contents, .. } => (
+            preload::split_file(&contents),
+            "read".to_owned(),
+            comments_read_as_names(&shown_os(path), &contents),
+        ),
+        State::Missing => (Vec::new(), "absent".to_owned(), None),
+        State::NotRegular(kind) => (Vec::new(), format!("not read: a {kind}"), None),
+        State::Unreadable(error) => (Vec::new(), format!("not read: {error}"), None),
+    }
+}
+
+fn judge_config(config: &ConfigPath, findings: &mut Vec<Finding>) -> ConfigSummary {
+    let inspection = check::inspect(config);
     let counts = inspection.counts();
     let summary = ConfigSummary {
         path: inspection.config.clone(),
@@ -220,11 +276,27 @@ fn print_text(diagnosis: &Diagnosis) {
         "preload file {}: {}",
         diagnosis.preload_file, diagnosis.preload_file_state
     );
-    if diagnosis.objects.is_empty() {
+    print_objects(&diagnosis.objects);
+    print_config(&diagnosis.config);
+    probe::print_probe(&diagnosis.probe);
+    for finding in &diagnosis.findings {
+        report::print_finding("doctor", finding);
+    }
+    let counts = Counts::of(&diagnosis.findings);
+    println!(
+        "{}: {}",
+        if diagnosis.ok { "ok" } else { "problems" },
+        counts.sentence()
+    );
+}
+
+/// The preload order, one entry a line, as ld.so loads it.
+pub fn print_objects(objects: &[Listed]) {
+    if objects.is_empty() {
         println!("preload order: empty");
     } else {
         println!("preload order (as ld.so loads it):");
-        for object in &diagnosis.objects {
+        for object in objects {
             let what = match (object.kind, object.defines_malloc, object.api) {
                 ("memproxy", _, _) => "memproxy".to_owned(),
                 ("glibc", _, _) => "glibc".to_owned(),
@@ -246,7 +318,10 @@ fn print_text(diagnosis: &Diagnosis) {
             );
         }
     }
-    let config = &diagnosis.config;
+}
+
+/// The config line of the report.
+pub fn print_config(config: &ConfigSummary) {
     if config.state == "read" {
         println!(
             "config       {} ({}): {}, {}",
@@ -263,14 +338,4 @@ fn print_text(diagnosis: &Diagnosis) {
             config.state
         );
     }
-    probe::print_probe(&diagnosis.probe);
-    for finding in &diagnosis.findings {
-        report::print_finding("doctor", finding);
-    }
-    let counts = Counts::of(&diagnosis.findings);
-    println!(
-        "{}: {}",
-        if diagnosis.ok { "ok" } else { "problems" },
-        counts.sentence()
-    );
 }

@@ -18,7 +18,7 @@ use crate::shown::{shown, shown_os};
 
 /// One preload entry as found on disk.
 #[derive(Debug, Serialize)]
-pub(super) struct Listed {
+pub struct Listed {
     /// 1-based position in the combined order ld.so loads.
     pub(super) position: usize,
     /// Which list names it.

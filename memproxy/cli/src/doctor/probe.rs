@@ -4,16 +4,15 @@
 
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
-use std::io::Read;
-use std::os::unix::process::ExitStatusExt;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::debug_line::{self, DebugLine};
 use crate::report::{Finding, Severity};
 use crate::shown::shown_os;
+use crate::spawn;
 
 /// A probe that has not finished by then is taken to hang.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -56,61 +55,27 @@ pub(super) fn run_probe(argv: &[String], ld_preload: Option<&OsStr>) -> Probe {
         ..Probe::default()
     };
     let mut command = Command::new(&argv[0]);
-    command
-        .args(&argv[1..])
-        .env("MEMPROXY_DEBUG", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+    command.args(&argv[1..]).env("MEMPROXY_DEBUG", "1");
     if let Some(value) = ld_preload {
         command.env("LD_PRELOAD", value);
     }
-    let mut child = match command.spawn() {
-        Ok(child) => child,
+    let finished = match spawn::run_to_end(command, PROBE_TIMEOUT) {
+        Ok(finished) => finished,
         Err(error) => {
             probe.error = Some(format!("cannot run {}: {error}", argv[0]));
             return probe;
         }
     };
     probe.ran = true;
-    let pid = child.id();
-    // Read stderr on its own thread so that a chatty probe cannot fill the
-    // pipe and stall while this thread waits for it to exit.
-    let mut stderr = child.stderr.take();
-    let reader = std::thread::spawn(move || {
-        let mut output = Vec::new();
-        if let Some(stderr) = stderr.as_mut() {
-            let _ = stderr.read_to_end(&mut output);
-        }
-        output
-    });
-    let deadline = Instant::now() + PROBE_TIMEOUT;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break Some(status),
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
-            Ok(None) => {
-                probe.timed_out = true;
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            Err(error) => {
-                probe.error = Some(format!("waiting for the probe: {error}"));
-                break None;
-            }
-        }
-    };
-    if let Some(status) = status {
-        probe.exit_code = status.code();
-        probe.signal = status.signal();
-    }
-    let output = reader.join().unwrap_or_default();
+    probe.timed_out = finished.timed_out;
+    probe.exit_code = finished.exit_code;
+    probe.signal = finished.signal;
+    let output = finished.stderr;
     let text = String::from_utf8_lossy(&output);
     let decisions: Vec<DebugLine> = text.lines().filter_map(debug_line::parse).collect();
     probe.decision = decisions
         .iter()
-        .find(|decision| decision.pid == pid)
+        .find(|decision| Some(decision.pid) == finished.pid)
         .or(decisions.first())
         .cloned();
     probe.loader_messages = text

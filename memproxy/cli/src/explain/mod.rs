@@ -25,6 +25,7 @@ use std::path::PathBuf;
 use crate::config_file;
 use crate::report::{self, EXIT_OK, EXIT_PROBLEMS, Failure};
 use verdict::Explanation;
+pub use verdict::decision;
 
 const HELP: &str = concat!(
     "\

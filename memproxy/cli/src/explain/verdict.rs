@@ -5,7 +5,7 @@
 //! Nothing here touches the file system: the names come from
 //! [`super::names`], the config's bytes from the caller.
 
-use memproxy_config::{Line, classify_line, lines};
+use memproxy_config::{Decision, Identity, Line, classify_line, decide, lines};
 use serde::Serialize;
 
 use super::names::{Image, RawNames, Trace};
@@ -149,6 +149,15 @@ impl Explanation {
             images,
         }
     }
+}
+
+/// The line of `contents` that decides for `identity` (the last that
+/// matches), by the library's own scan.
+pub fn decision(identity: &Identity<'_>, contents: &[u8]) -> Option<Decision> {
+    let mut buffer = vec![0u8; memproxy_config::longest_kept_line(identity) + 1];
+    decide(&mut &contents[..], &mut buffer, identity)
+        .ok()
+        .flatten()
 }
 
 /// The verdict for an image known by `names`: every line of `contents` that

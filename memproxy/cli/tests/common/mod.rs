@@ -3,7 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses a different part
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use assert_cmd::Command;
@@ -104,4 +105,100 @@ pub fn has_finding(report: &serde_json::Value, code: &str, line: Option<u64>) ->
     finding_codes(report)
         .iter()
         .any(|(found, at)| found == code && (line.is_none() || *at == line))
+}
+
+/// A C fixture by its name in `fixtures.json` (`libcrash-ctor.so`,
+/// `linger`, `linger-static`, ...), built with the library.
+pub fn fixture(name: &str) -> PathBuf {
+    test_support::Artifacts::shared().fixture(name)
+}
+
+/// Fails the test, saying why, unless it runs as root: mount namespaces
+/// and binds over /etc need it (CI runs as root).
+pub fn require_root(why: &str) {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let uid = status
+        .lines()
+        .find_map(|line| line.strip_prefix("Uid:"))
+        .and_then(|ids| ids.split_whitespace().nth(1))
+        .expect("an effective uid");
+    assert_eq!(uid, "0", "this test must run as root: {why}");
+}
+
+/// Runs `script` with `/bin/sh` in a private mount namespace whose `/etc`
+/// is covered by an overlay (its upper layer a tmpfs) that holds `preload`
+/// as `ld.so.preload`: every program the script starts after that reads
+/// it, and every write to `/etc` stays in the namespace. The script itself
+/// was loaded before, so it keeps running even when the file breaks every
+/// dynamically linked program; `$MEMPROXY_TEST_FILE` is a copy of the file.
+pub fn in_namespace(preload: &[u8], script: &str) -> std::process::Output {
+    require_root("it mounts an overlay over /etc in a private mount namespace");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ld.so.preload");
+    std::fs::write(&file, preload).unwrap();
+    let scratch = dir.path().join("overlay");
+    std::fs::create_dir(&scratch).unwrap();
+    let set_up = r#"set -e
+        mount -t tmpfs memproxy-test "$2"
+        mkdir "$2/upper" "$2/work"
+        cp "$1" "$2/upper/ld.so.preload"
+        mount -t overlay memproxy-test -o "lowerdir=/etc,upperdir=$2/upper,workdir=$2/work" /etc
+        set +e
+        MEMPROXY_TEST_FILE=$1
+        "#;
+    std::process::Command::new("/usr/bin/unshare")
+        .args(["--mount", "--propagation", "private", "--", "/bin/sh", "-c"])
+        .arg(format!("{set_up}{script}"))
+        .arg("sh")
+        .arg(&file)
+        .arg(&scratch)
+        .env_remove("LD_PRELOAD")
+        .env_remove("MEMPROXY_DEBUG")
+        .output()
+        .expect("unshare runs")
+}
+
+/// `memproxy` linked statically, as install.sh builds it: ld.so never runs
+/// for it, so neither does /etc/ld.so.preload. Built once per test binary,
+/// for the host's target, with the flag kept away from build scripts and
+/// proc macros by the explicit --target.
+pub fn static_memproxy() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let workspace = test_support::workspace();
+        let target_dir = Path::new(env!("CARGO_BIN_EXE_memproxy"))
+            .parent()
+            .and_then(Path::parent)
+            .expect("the binary lives in <target>/<profile>/")
+            .to_owned();
+        let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_owned());
+        let version = std::process::Command::new(rustc)
+            .arg("-vV")
+            .output()
+            .expect("rustc -vV runs");
+        let triple = String::from_utf8_lossy(&version.stdout)
+            .lines()
+            .find_map(|line| line.strip_prefix("host: ").map(str::to_owned))
+            .expect("rustc -vV names the host");
+        let status = std::process::Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "--release",
+                "-p",
+                "memproxy-cli",
+                "--target",
+                &triple,
+            ])
+            .arg("--target-dir")
+            .arg(&target_dir)
+            .env("RUSTFLAGS", "-C target-feature=+crt-static")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .current_dir(workspace)
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "the static build of memproxy failed");
+        let binary = target_dir.join(triple).join("release/memproxy");
+        assert!(binary.is_file(), "{} was not built", binary.display());
+        binary
+    })
 }

@@ -1,0 +1,104 @@
+//! `memproxy disable`: removes what `enable` added to the preload file, and
+//! nothing else.
+//!
+//! This must work on a host where every dynamically linked program crashes
+//! (a broken allocator in the preload file): it starts no program and reads
+//! nothing but the file, so a statically linked `memproxy` (as `install.sh`
+//! builds it), which ld.so never touches, can repair such a host.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::{Change, Files, edit};
+use crate::report::{self, EXIT_OK, Failure};
+use crate::shown::{shown, shown_os};
+
+const HELP: &str = "\
+Removes the marker comment `memproxy enable` wrote and the line after it,
+and keeps every other byte of /etc/ld.so.preload; removes the file if
+enable created it and nothing else is left. Running it again changes
+nothing. The previous contents are kept in /etc/ld.so.preload.memproxy-prev.
+
+It runs no other program, so the statically linked memproxy that
+install.sh installs repairs a host on which every dynamically linked
+program crashes because of a preloaded library.
+
+Exit status:
+  0  removed, or nothing to remove
+  2  usage or I/O error";
+
+/// Arguments of `memproxy disable`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = HELP)]
+pub struct Args {
+    /// Show the change; write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the report as JSON
+    #[arg(long)]
+    pub json: bool,
+    /// Work on DIR/ld.so.preload instead of /etc's (tests)
+    #[arg(long, value_name = "DIR", hide = true)]
+    pub etc: Option<PathBuf>,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    change: Change,
+    /// The entry lines removed.
+    removed: Vec<String>,
+    dry_run: bool,
+    written: bool,
+}
+
+/// Runs `memproxy disable`.
+pub fn run(args: &Args) -> Result<u8, Failure> {
+    let files = Files::choose(args.etc.as_deref());
+    let _lock = files.lock()?;
+    let current = files.read()?;
+    let removal = current.as_deref().map(edit::without_managed);
+    let after = match &removal {
+        None => None,
+        Some(removal) if removal.created && removal.rest.is_empty() => None,
+        Some(removal) => Some(removal.rest.clone()),
+    };
+    let found = removal.as_ref().is_some_and(|removal| removal.found);
+    let written = found && !args.dry_run;
+    if written {
+        files.replace(current.as_deref(), after.as_deref())?;
+    }
+    let report = Report {
+        change: Change::new(&files.preload(), current.as_deref(), after.as_deref()),
+        removed: removal
+            .map(|removal| removal.removed.iter().map(|line| shown(line)).collect())
+            .unwrap_or_default(),
+        dry_run: args.dry_run,
+        written,
+    };
+    if args.json {
+        report::print_json(&report)?;
+    } else if !found {
+        println!(
+            "nothing to remove: {} holds no memproxy-managed entries",
+            report.change.file
+        );
+    } else {
+        report.change.print();
+        let done = match after {
+            Some(_) => format!("wrote {}", report.change.file),
+            None => format!("removed {}, which enable had created", report.change.file),
+        };
+        let outcome = if args.dry_run {
+            "dry run: nothing written".to_owned()
+        } else {
+            format!(
+                "disabled: {done} (previous contents in {}); programs started from now on do \
+                 not load memproxy; running ones keep it until they restart",
+                shown_os(files.previous())
+            )
+        };
+        println!("{outcome}");
+    }
+    Ok(EXIT_OK)
+}
