@@ -112,7 +112,7 @@ fn copy_tree(from: &Path, to: &Path) {
 /// otherwise the bind mounts over `/etc` would reach the host. This is
 /// checked, not assumed, with a bind of `/etc` onto itself (harmless: the
 /// same files) that is undone at once.
-fn mount_namespace_prefix() -> Result<Vec<String>, String> {
+pub fn mount_namespace_prefix() -> Result<Vec<String>, String> {
     static PREFIX: OnceLock<Result<Vec<String>, String>> = OnceLock::new();
     PREFIX
         .get_or_init(|| {
@@ -141,18 +141,7 @@ fn mount_namespace_prefix() -> Result<Vec<String>, String> {
                 ));
             }
             let unchanged = prefix("unchanged");
-            // Counts the parent namespace's mounts on /etc before and after
-            // the bind: one more means the bind propagated to it.
-            let leak_check = r#"count() {
-                    n=0
-                    while read -r _ _ _ _ point _; do [ "$point" = /etc ] && n=$((n + 1)); done \
-                        <"/proc/$PPID/mountinfo"
-                    echo "$n"
-                }
-                before=$(count) && mount --bind /etc /etc || exit 2
-                after=$(count); umount /etc
-                [ "$after" = "$before" ] || { echo "the bind reached the parent namespace"; exit 3; }"#;
-            match namespace_check(&unchanged, leak_check) {
+            match namespace_check(&unchanged, memproxy_common::namespace::BIND_LEAK_CHECK) {
                 Ok(()) => Ok(unchanged),
                 Err(leak) => Err(format!(
                     "'/' is not a mount point here (a chroot?), so unshare cannot make the new \
@@ -190,9 +179,5 @@ fn namespace_check(prefix: &[String], script: &str) -> Result<(), String> {
 /// no mount has the mount point `/`.
 fn root_is_mount_point() -> Option<bool> {
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    Some(
-        mounts
-            .lines()
-            .any(|line| line.split(' ').nth(4) == Some("/")),
-    )
+    Some(memproxy_common::namespace::root_is_mount_point(&mounts))
 }

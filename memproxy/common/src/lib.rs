@@ -16,6 +16,7 @@
 //! - [`decision_record`]: the layout of the decision record, written by the
 //!   library into its own memory and read by `memproxy status`;
 //! - [`multiarch`]: Debian's library directory for the target;
+//! - [`namespace`]: making sure a mount namespace's binds stay in it;
 //! - [`MARKER`]: the symbol only libmemproxy.so defines.
 
 #![no_std]
@@ -25,6 +26,7 @@ pub mod decision_record;
 pub mod families;
 pub mod known;
 pub mod multiarch;
+pub mod namespace;
 pub mod preload_list;
 pub mod settings;
 

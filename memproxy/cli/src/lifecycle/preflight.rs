@@ -17,6 +17,7 @@
 //! the namespace ever sees the mounts. `/` is made private first, so the
 //! binds cannot propagate back to the host.
 
+use memproxy_common::namespace;
 use std::ffi::{CStr, CString};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
@@ -178,7 +179,7 @@ pub fn run(
     probes: &[Vec<String>],
     config: Option<&Path>,
 ) -> Result<Preflight, Failure> {
-    check_isolation_possible()?;
+    let private = check_isolation_possible()?;
     let scratch = tempfile::Builder::new()
         .prefix("memproxy-preflight-")
         .tempdir()
@@ -189,8 +190,15 @@ pub fn run(
         "before",
         current.unwrap_or_default(),
         bind,
+        private,
     )?);
-    let after = Arc::new(Isolation::new(scratch.path(), "after", candidate, bind)?);
+    let after = Arc::new(Isolation::new(
+        scratch.path(),
+        "after",
+        candidate,
+        bind,
+        private,
+    )?);
 
     let mut commands: Vec<(String, Vec<String>)> = Vec::new();
     let mut absent = Vec::new();
@@ -268,30 +276,53 @@ fn run_isolated(
     }
 }
 
-/// The namespace must be private, or the binds would reach the host: `/`
-/// must be a mount point (it is not in a chroot of a plain directory), and
-/// making the namespace needs `CAP_SYS_ADMIN`.
-fn check_isolation_possible() -> Result<(), Failure> {
+/// The namespace must keep its binds from the host. Where `/` is a mount
+/// point, each run's namespace is made private. In a chroot of a plain
+/// directory it cannot be, and the namespace is used as it is only when a
+/// trial bind is shown not to reach this namespace
+/// (`memproxy_common::namespace`); the answer says whether to make it
+/// private.
+fn check_isolation_possible() -> Result<bool, Failure> {
     let mounts = std::fs::read_to_string("/proc/self/mountinfo")
         .map_err(|error| Failure(format!("cannot read /proc/self/mountinfo: {error}")))?;
-    if !mounts
-        .lines()
-        .any(|line| line.split(' ').nth(4) == Some("/"))
-    {
-        return Err(Failure(
-            "pre-flight: '/' is not a mount point here (a chroot?), so a new mount namespace \
-             cannot be made private and its binds could reach the host; bind the root onto \
-             itself before chroot, or run enable on the host itself"
-                .to_owned(),
-        ));
+    if namespace::root_is_mount_point(&mounts) {
+        return Ok(true);
     }
-    Ok(())
+    let output = std::process::Command::new("/usr/bin/unshare")
+        .args([
+            "--mount",
+            "--propagation",
+            "unchanged",
+            "--",
+            "/bin/sh",
+            "-c",
+        ])
+        .arg(namespace::BIND_LEAK_CHECK)
+        .env_remove("LD_PRELOAD")
+        .stdin(std::process::Stdio::null())
+        .output();
+    match output {
+        Ok(output) if output.status.success() => Ok(false),
+        Ok(output) => Err(Failure(format!(
+            "pre-flight: '/' is not a mount point here (a chroot?), so a new mount namespace \
+             cannot be made private, and a trial bind in one was not kept from this one ({}); \
+             bind the root onto itself before chroot, or run enable on the host itself",
+            String::from_utf8_lossy(&output.stdout).trim()
+        ))),
+        Err(error) => Err(Failure(format!(
+            "pre-flight: '/' is not a mount point here (a chroot?), and /usr/bin/unshare, which \
+             checks whether a namespace would keep its binds, cannot run: {error}"
+        ))),
+    }
 }
 
 /// How one run's namespace replaces `/etc/ld.so.preload`; everything the
 /// child needs is made here, before the fork.
 struct Isolation {
     method: Method,
+    /// Make the namespace private (impossible, and shown unneeded, in a
+    /// chroot).
+    private: bool,
 }
 
 enum Method {
@@ -315,7 +346,13 @@ fn c_path(path: &Path) -> Result<CString, Failure> {
 }
 
 impl Isolation {
-    fn new(dir: &Path, name: &str, contents: &[u8], bind: bool) -> Result<Isolation, Failure> {
+    fn new(
+        dir: &Path,
+        name: &str,
+        contents: &[u8],
+        bind: bool,
+        private: bool,
+    ) -> Result<Isolation, Failure> {
         let failed = |error: io::Error| {
             Failure(format!(
                 "cannot prepare the pre-flight in {}: {error}",
@@ -331,6 +368,7 @@ impl Isolation {
                 method: Method::Bind {
                     source: c_path(&source)?,
                 },
+                private,
             });
         }
         let scratch: PathBuf = dir.join(name);
@@ -361,13 +399,16 @@ impl Isolation {
                 contents: contents.to_vec(),
                 options: CString::new(options).map_err(|_| Failure("NUL in a path".to_owned()))?,
             },
+            private,
         })
     }
 
     /// Runs in the child between fork and exec: raw system calls only.
     fn enter(&self) -> io::Result<()> {
         unshare_mounts()?;
-        mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE, None)?;
+        if self.private {
+            mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE, None)?;
+        }
         match &self.method {
             Method::Bind { source } => mount(
                 Some(source),

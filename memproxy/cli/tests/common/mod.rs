@@ -146,8 +146,13 @@ pub fn in_namespace(preload: &[u8], script: &str) -> std::process::Output {
         set +e
         MEMPROXY_TEST_FILE=$1
         "#;
-    std::process::Command::new("/usr/bin/unshare")
-        .args(["--mount", "--propagation", "private", "--", "/bin/sh", "-c"])
+    // test-support's prefix: private, or shown safe where '/' is no mount
+    // point (a chroot).
+    let prefix = test_support::namespace::mount_namespace_prefix()
+        .unwrap_or_else(|why| panic!("no usable mount namespace: {why}"));
+    std::process::Command::new(&prefix[0])
+        .args(&prefix[1..])
+        .args(["/bin/sh", "-c"])
         .arg(format!("{set_up}{script}"))
         .arg("sh")
         .arg(&file)
