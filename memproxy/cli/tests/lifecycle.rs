@@ -51,7 +51,7 @@ fn disable(etc: &Path) -> assert_cmd::Command {
 
 /// Foreign contents enable must keep byte for byte: glibc listed (harmless)
 /// and no final newline.
-const FOREIGN: &[u8] = b"/lib/x86_64-linux-gnu/libc.so.6";
+const FOREIGN: &[u8] = memproxy_common::multiarch::LIBC.as_bytes();
 
 #[test]
 fn enable_routes_new_processes_and_disable_gives_the_file_back() {
@@ -69,7 +69,7 @@ fn enable_routes_new_processes_and_disable_gives_the_file_back() {
         format!(
             "# memproxy enable\n{} {JEMALLOC}\n{}",
             lib_str(),
-            "/lib/x86_64-linux-gnu/libc.so.6"
+            memproxy_common::multiarch::LIBC
         )
     );
     assert_eq!(
@@ -130,7 +130,7 @@ fn dry_run_shows_the_change_and_the_preflight_and_writes_nothing() {
             .code(0),
     );
     assert_contains(&out, &format!("+ {} {JEMALLOC}", lib_str()));
-    assert_contains(&out, "  /lib/x86_64-linux-gnu/libc.so.6");
+    assert_contains(&out, &format!("  {}", memproxy_common::multiarch::LIBC));
     assert_contains(&out, "same     sh ");
     assert_contains(&out, "dry run");
     assert_eq!(preload_file(etc.path()).unwrap(), FOREIGN);
@@ -257,8 +257,8 @@ fn two_enables_at_once_take_turns() {
     assert_contains(&err, "waiting for another enable or disable to finish");
     let text = String::from_utf8(preload_file(etc.path()).unwrap()).unwrap();
     assert_eq!(text.matches("# memproxy enable").count(), 1, "{text}");
-    assert_contains(&text, "libmimalloc.so.2\n");
-    assert!(text.ends_with("/lib/x86_64-linux-gnu/libc.so.6"));
+    assert_contains(&text, &format!("{}\n", mimalloc()));
+    assert!(text.ends_with(memproxy_common::multiarch::LIBC));
 }
 
 #[test]
@@ -313,7 +313,7 @@ fn a_static_disable_repairs_a_host_where_every_program_crashes() {
         "# memproxy enable\n{} {}\n{}",
         lib_str(),
         fixture("libcrash-ctor.so").display(),
-        "/lib/x86_64-linux-gnu/libc.so.6"
+        memproxy_common::multiarch::LIBC
     );
     let script = format!(
         r#"/bin/true; echo "true before: $?"
@@ -330,7 +330,7 @@ fn a_static_disable_repairs_a_host_where_every_program_crashes() {
     assert_contains(&out, "disabled: wrote /etc/ld.so.preload");
     assert_contains(&out, "true after: 0");
     assert!(
-        out.ends_with("\n/lib/x86_64-linux-gnu/libc.so.6"),
+        out.ends_with(&format!("\n{}", memproxy_common::multiarch::LIBC)),
         "{out}\n{err}"
     );
 }

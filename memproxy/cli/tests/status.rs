@@ -11,8 +11,6 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 
 use common::*;
 
-const MIMALLOC: &str = "/lib/x86_64-linux-gnu/libmimalloc.so.2";
-
 /// A `linger` fixture waiting for the end of its standard input.
 struct Lingering {
     child: Child,
@@ -132,7 +130,10 @@ fn status_reads_each_route_and_reason_from_the_process_itself() {
             "not-excluded",
             Lingering::start(
                 &linger,
-                &[("LD_PRELOAD", &with(MIMALLOC)), ("MEMPROXY_CONF", &other)],
+                &[
+                    ("LD_PRELOAD", &with(&mimalloc())),
+                    ("MEMPROXY_CONF", &other),
+                ],
                 dir.path(),
                 "not-excluded",
             ),
@@ -298,7 +299,7 @@ fn stale_lists_what_a_fresh_start_would_route_differently() {
     let unchanged = start(&env(&same), "unchanged");
     let other_allocator = start(
         &[
-            ("LD_PRELOAD", format!("{lib}:{MIMALLOC}")),
+            ("LD_PRELOAD", format!("{lib}:{}", mimalloc())),
             ("MEMPROXY_CONF", same.clone()),
         ],
         "other-allocator",

@@ -207,3 +207,12 @@ pub fn static_memproxy() -> &'static Path {
         binary
     })
 }
+
+/// mimalloc as this release installs it (`libmimalloc.so.2` on Debian 12,
+/// `.so.3` on 13), from memproxy-common's table.
+pub fn mimalloc() -> String {
+    memproxy_common::known::files("mimalloc")
+        .map(|file| format!("{}/{file}", memproxy_common::multiarch::LIB_DIR))
+        .find(|path| std::path::Path::new(path).exists())
+        .expect("mimalloc is installed (ci/setup installs it)")
+}
