@@ -291,7 +291,10 @@ fn two_enables_started_together_leave_one_whole_file() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 3, "{text}");
     assert_eq!(lines[0], "# memproxy enable");
-    assert!(lines[1] == format!("{lib} {JEMALLOC}") || lines[1].ends_with("libmimalloc.so.2"));
+    assert!(
+        lines[1] == format!("{lib} {JEMALLOC}") || lines[1].ends_with(&mimalloc()),
+        "{text}"
+    );
     disable(etc.path()).assert().code(0);
     assert_eq!(preload_file(etc.path()).unwrap(), FOREIGN);
 }
