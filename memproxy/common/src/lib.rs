@@ -15,12 +15,14 @@
 //!   library and read by the command and the harness;
 //! - [`decision_record`]: the layout of the decision record, written by the
 //!   library into its own memory and read by `memproxy status`;
+//! - [`civil`]: calendar dates for reports;
 //! - [`multiarch`]: Debian's library directory for the target;
 //! - [`namespace`]: making sure a mount namespace's binds stay in it;
 //! - [`MARKER`]: the symbol only libmemproxy.so defines.
 
 #![no_std]
 
+pub mod civil;
 pub mod debug_line;
 pub mod decision_record;
 pub mod families;
