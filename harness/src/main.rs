@@ -106,9 +106,8 @@ fn compare(paths: &[PathBuf], out: Option<&std::path::Path>) -> ExitCode {
     }
     let table = harness::compare::side_by_side(&reports);
     print!("{table}");
-    if let Some(out) = out
-        && let Err(error) = std::fs::write(out, &table)
-    {
+    let written = out.map(|out| (out, std::fs::write(out, &table)));
+    if let Some((out, Err(error))) = written {
         eprintln!("harness: writing {}: {error}", out.display());
         return ExitCode::from(2);
     }
@@ -200,7 +199,7 @@ fn report(args: ReportArgs) -> ExitCode {
                         .lock()
                         .expect("no worker panics while holding the lock");
                     results.push((index, result));
-                    if results.len().is_multiple_of(100) {
+                    if results.len() % 100 == 0 {
                         eprintln!("harness: {}/{} groups", results.len(), groups.len());
                     }
                 }

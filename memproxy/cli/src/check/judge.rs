@@ -270,10 +270,9 @@ pub fn judge(contents: &[u8], resolve: Resolve<'_>) -> Judged {
                 listed.push((number, entry));
                 let mut add = |finding: Finding| findings.push(finding.at_line(number));
                 judge_entry(raw, &entry, number, &mut first_seen, &mut add);
-                if entry.is_path()
-                    && entry.can_match()
-                    && let Some(finding) = judge_path_on_host(entry.bytes(), resolve)
-                {
+                let on_host = (entry.is_path() && entry.can_match())
+                    .then(|| judge_path_on_host(entry.bytes(), resolve));
+                if let Some(Some(finding)) = on_host {
                     add(finding);
                 }
             }
@@ -362,8 +361,10 @@ fn judge_entry<'c>(
     } else {
         first_seen.insert((entry.is_negated(), bytes), number);
     }
-    if entry.is_pattern()
-        && let Some(finding) = judge_pattern(bytes, &display)
+    if let Some(finding) = entry
+        .is_pattern()
+        .then(|| judge_pattern(bytes, &display))
+        .flatten()
     {
         add(finding);
     }

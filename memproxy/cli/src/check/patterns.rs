@@ -202,10 +202,10 @@ fn intersect(a: &[Token], b: &[Token]) -> bool {
         if matches!(b.get(j), Some(Token::Star)) {
             queue.push((i, j + 1, consumed));
         }
-        if let (Some(x), Some(y)) = (a.get(i), b.get(j))
-            && (0..256).any(|c| admits(x, c) && admits(y, c))
-        {
-            queue.push((advance(x, i), advance(y, j), true));
+        if let (Some(x), Some(y)) = (a.get(i), b.get(j)) {
+            if (0..256).any(|c| admits(x, c) && admits(y, c)) {
+                queue.push((advance(x, i), advance(y, j), true));
+            }
         }
     }
     false

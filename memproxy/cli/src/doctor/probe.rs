@@ -208,9 +208,10 @@ pub(super) fn judge_probe(probe: &Probe, findings: &mut Vec<Finding>) {
         )),
         _ => {}
     }
-    if let Some(first_copy) = decision.field("duplicate-of")
-        && !reported.contains("memproxy-twice")
-    {
+    let first_copy = decision
+        .field("duplicate-of")
+        .filter(|_| !reported.contains("memproxy-twice"));
+    if let Some(first_copy) = first_copy {
         findings.push(
             Finding::warning(
                 "memproxy-twice",
