@@ -38,7 +38,9 @@
 //! result, if named, the forwarded arguments may use). A C++ `operator new` with a `runtime`
 //! fallback tail-calls the C++ runtime's own operator when the route's
 //! allocation fails (see [`crate::cxx`]); `runtime` names what serves when no
-//! C++ runtime is loaded.
+//! C++ runtime is loaded. A C++ name that mangles `size_t` is given as
+//! `LP64 / ILP32`: `size_t` is `unsigned long` (`m`) on 64-bit Linux and
+//! `unsigned int` (`j`) on 32-bit Linux, and each build exports its own.
 
 use core::ffi::{c_char, c_int, c_void};
 
@@ -111,22 +113,22 @@ macro_rules! routed_functions {
                     { guard: bytes = product(count, size), via: realloc(block, bytes) }
             }
             cxx {
-                _Znwm(size: usize) -> *mut c_void
+                _Znwm / _Znwj(size: usize) -> *mut c_void
                     { via: malloc(size), runtime: abort_new }
-                _Znam(size: usize) -> *mut c_void
+                _Znam / _Znaj(size: usize) -> *mut c_void
                     { via: malloc(size), runtime: abort_new }
-                _ZnwmRKSt9nothrow_t(size: usize, tag: *const c_void) -> *mut c_void
+                _ZnwmRKSt9nothrow_t / _ZnwjRKSt9nothrow_t(size: usize, tag: *const c_void) -> *mut c_void
                     { via: malloc(size), runtime: null_new_nothrow }
-                _ZnamRKSt9nothrow_t(size: usize, tag: *const c_void) -> *mut c_void
+                _ZnamRKSt9nothrow_t / _ZnajRKSt9nothrow_t(size: usize, tag: *const c_void) -> *mut c_void
                     { via: malloc(size), runtime: null_new_nothrow }
-                _ZnwmSt11align_val_t(size: usize, align: usize) -> *mut c_void
+                _ZnwmSt11align_val_t / _ZnwjSt11align_val_t(size: usize, align: usize) -> *mut c_void
                     { via: memalign(align, size), runtime: abort_new_aligned }
-                _ZnamSt11align_val_t(size: usize, align: usize) -> *mut c_void
+                _ZnamSt11align_val_t / _ZnajSt11align_val_t(size: usize, align: usize) -> *mut c_void
                     { via: memalign(align, size), runtime: abort_new_aligned }
-                _ZnwmSt11align_val_tRKSt9nothrow_t(size: usize, align: usize, tag: *const c_void)
+                _ZnwmSt11align_val_tRKSt9nothrow_t / _ZnwjSt11align_val_tRKSt9nothrow_t(size: usize, align: usize, tag: *const c_void)
                     -> *mut c_void
                     { via: memalign(align, size), runtime: null_new_aligned_nothrow }
-                _ZnamSt11align_val_tRKSt9nothrow_t(size: usize, align: usize, tag: *const c_void)
+                _ZnamSt11align_val_tRKSt9nothrow_t / _ZnajSt11align_val_tRKSt9nothrow_t(size: usize, align: usize, tag: *const c_void)
                     -> *mut c_void
                     { via: memalign(align, size), runtime: null_new_aligned_nothrow }
                 // Every operator delete is the route's free: the size and
@@ -135,9 +137,9 @@ macro_rules! routed_functions {
                     { via: free(block) }
                 _ZdaPv(block: *mut c_void) -> ()
                     { via: free(block) }
-                _ZdlPvm(block: *mut c_void, _size: usize) -> ()
+                _ZdlPvm / _ZdlPvj(block: *mut c_void, _size: usize) -> ()
                     { via: free(block) }
-                _ZdaPvm(block: *mut c_void, _size: usize) -> ()
+                _ZdaPvm / _ZdaPvj(block: *mut c_void, _size: usize) -> ()
                     { via: free(block) }
                 _ZdlPvRKSt9nothrow_t(block: *mut c_void, _tag: *const c_void) -> ()
                     { via: free(block) }
@@ -147,9 +149,9 @@ macro_rules! routed_functions {
                     { via: free(block) }
                 _ZdaPvSt11align_val_t(block: *mut c_void, _align: usize) -> ()
                     { via: free(block) }
-                _ZdlPvmSt11align_val_t(block: *mut c_void, _size: usize, _align: usize) -> ()
+                _ZdlPvmSt11align_val_t / _ZdlPvjSt11align_val_t(block: *mut c_void, _size: usize, _align: usize) -> ()
                     { via: free(block) }
-                _ZdaPvmSt11align_val_t(block: *mut c_void, _size: usize, _align: usize) -> ()
+                _ZdaPvmSt11align_val_t / _ZdaPvjSt11align_val_t(block: *mut c_void, _size: usize, _align: usize) -> ()
                     { via: free(block) }
                 _ZdlPvSt11align_val_tRKSt9nothrow_t(
                     block: *mut c_void, _align: usize, _tag: *const c_void) -> ()

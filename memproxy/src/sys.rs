@@ -18,11 +18,18 @@ use memproxy_config::ReadBytes;
 pub type Errno = i32;
 
 #[cfg(target_arch = "x86_64")]
-unsafe fn syscall4(number: libc::c_long, a: usize, b: usize, c: usize, d: usize) -> isize {
+unsafe fn syscall5(
+    number: libc::c_long,
+    a: usize,
+    b: usize,
+    c: usize,
+    d: usize,
+    e: usize,
+) -> isize {
     let ret: isize;
     // SAFETY: the x86_64 Linux system call ABI: number in rax, arguments in
-    // rdi, rsi, rdx, r10; the kernel clobbers rcx and r11 only. Callers pass
-    // pointers valid for what the call reads or writes.
+    // rdi, rsi, rdx, r10, r8; the kernel clobbers rcx and r11 only. Callers
+    // pass pointers valid for what the call reads or writes.
     unsafe {
         core::arch::asm!(
             "syscall",
@@ -31,6 +38,7 @@ unsafe fn syscall4(number: libc::c_long, a: usize, b: usize, c: usize, d: usize)
             in("rsi") b,
             in("rdx") c,
             in("r10") d,
+            in("r8") e,
             lateout("rcx") _,
             lateout("r11") _,
             options(nostack),
@@ -40,17 +48,30 @@ unsafe fn syscall4(number: libc::c_long, a: usize, b: usize, c: usize, d: usize)
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-unsafe fn syscall4(number: libc::c_long, a: usize, b: usize, c: usize, d: usize) -> isize {
+unsafe fn syscall5(
+    number: libc::c_long,
+    a: usize,
+    b: usize,
+    c: usize,
+    d: usize,
+    e: usize,
+) -> isize {
     // SAFETY: as for the x86_64 version; glibc's generic `syscall` is not a
     // cancellation point. It sets errno, which the decision restores.
     unsafe {
-        let ret = libc::syscall(number, a, b, c, d);
+        let ret = libc::syscall(number, a, b, c, d, e);
         if ret < 0 {
             -(*libc::__errno_location()) as isize
         } else {
             ret as isize
         }
     }
+}
+
+/// A call of four arguments or fewer.
+unsafe fn syscall4(number: libc::c_long, a: usize, b: usize, c: usize, d: usize) -> isize {
+    // SAFETY: the caller's contract; the kernel ignores the unused argument.
+    unsafe { syscall5(number, a, b, c, d, 0) }
 }
 
 fn check(ret: isize) -> Result<usize, Errno> {
@@ -99,27 +120,88 @@ impl FileKind {
     }
 }
 
-fn stat_at(dirfd: c_int, path: &CStr, flags: c_int) -> Result<libc::stat, Errno> {
-    // SAFETY: an all-zero `stat` is a valid value of a plain C struct.
-    let mut st: libc::stat = unsafe { core::mem::zeroed() };
+/// What `stat_at` reports, at full width whatever the word size: a 32-bit
+/// `struct stat` truncates inode numbers and times.
+struct Status {
+    mode: libc::mode_t,
+    device: u64,
+    inode: u64,
+    size: u64,
+    modified_seconds: i64,
+    modified_nanoseconds: u64,
+}
+
+/// `fstatat`, through `statx`, which has the same layout on every
+/// architecture and 64-bit fields on 32-bit ones too. Kernels before 4.11, and
+/// sandboxes whose seccomp filter answers `ENOSYS` to it, get the
+/// architecture's own call instead.
+fn stat_at(dirfd: c_int, path: &CStr, flags: c_int) -> Result<Status, Errno> {
+    // SAFETY: an all-zero `statx` is a valid value of a plain C struct.
+    let mut st: libc::statx = unsafe { core::mem::zeroed() };
     // SAFETY: `path` is NUL-terminated and `st` is writable for the kernel's
-    // `struct stat`, which is libc's on this target.
+    // `struct statx`, which is libc's; the fifth argument (the buffer) is
+    // passed as statx's mask says: the basic fields only.
+    let ret = unsafe {
+        syscall5(
+            libc::SYS_statx,
+            dirfd as usize,
+            path.as_ptr() as usize,
+            (flags | libc::AT_STATX_SYNC_AS_STAT) as usize,
+            libc::STATX_BASIC_STATS as usize,
+            &raw mut st as usize,
+        )
+    };
+    match check(ret) {
+        Ok(_) => Ok(Status {
+            mode: libc::mode_t::from(st.stx_mode),
+            device: libc::makedev(st.stx_dev_major, st.stx_dev_minor),
+            inode: st.stx_ino,
+            size: st.stx_size,
+            modified_seconds: st.stx_mtime.tv_sec,
+            modified_nanoseconds: u64::from(st.stx_mtime.tv_nsec),
+        }),
+        Err(libc::ENOSYS) => legacy_stat_at(dirfd, path, flags),
+        Err(errno) => Err(errno),
+    }
+}
+
+// The architecture's own `fstatat` and its `struct stat`: on 32-bit x86 the
+// one with 64-bit inode numbers and sizes.
+#[cfg(target_arch = "x86")]
+use libc::{SYS_fstatat64 as SYS_LEGACY_FSTATAT, stat64 as LegacyStat};
+#[cfg(target_pointer_width = "64")]
+use libc::{SYS_newfstatat as SYS_LEGACY_FSTATAT, stat as LegacyStat};
+
+// The time fields are narrower on 32-bit x86: `from` widens them there.
+#[allow(clippy::useless_conversion)]
+fn legacy_stat_at(dirfd: c_int, path: &CStr, flags: c_int) -> Result<Status, Errno> {
+    // SAFETY: an all-zero `stat` is a valid value of a plain C struct.
+    let mut st: LegacyStat = unsafe { core::mem::zeroed() };
+    // SAFETY: `path` is NUL-terminated and `st` is writable for the kernel's
+    // structure of that call, which is libc's.
     let ret = unsafe {
         syscall4(
-            libc::SYS_newfstatat,
+            SYS_LEGACY_FSTATAT,
             dirfd as usize,
             path.as_ptr() as usize,
             &raw mut st as usize,
             flags as usize,
         )
     };
-    check(ret).map(|_| st)
+    check(ret).map(|_| Status {
+        mode: st.st_mode,
+        device: st.st_dev,
+        inode: st.st_ino,
+        size: st.st_size as u64,
+        modified_seconds: i64::from(st.st_mtime),
+        modified_nanoseconds: st.st_mtime_nsec as u64,
+    })
 }
 
 /// The kind of file at `path`, following symlinks, without opening it: opening
 /// a FIFO blocks and opening a device can have side effects.
 pub fn file_kind(path: &CStr) -> Result<FileKind, Errno> {
-    stat_at(libc::AT_FDCWD, path, 0).map(|st| FileKind::of(st.st_mode))
+    stat_at(libc::AT_FDCWD, path, 0).map(|st| FileKind::of(st.mode))
 }
 
 /// What identifies a file's version: where it is, and its size and
@@ -136,17 +218,23 @@ pub struct FileIdentity {
 /// The identity of the file at `path`, following symlinks, without opening it.
 pub fn file_identity(path: &CStr) -> Result<FileIdentity, Errno> {
     stat_at(libc::AT_FDCWD, path, 0).map(|st| FileIdentity {
-        device: st.st_dev,
-        inode: st.st_ino,
-        size: st.st_size as u64,
-        modified_seconds: st.st_mtime,
-        modified_nanoseconds: st.st_mtime_nsec as u64,
+        device: st.device,
+        inode: st.inode,
+        size: st.size,
+        modified_seconds: st.modified_seconds,
+        modified_nanoseconds: st.modified_nanoseconds,
     })
 }
 
 /// The wall-clock time, as seconds and nanoseconds since the epoch; zero if
 /// the clock cannot be read.
+// `time_t` is 32 bits wide on 32-bit targets: `from` widens it there.
+#[allow(clippy::useless_conversion)]
 pub fn realtime() -> (i64, u64) {
+    #[cfg(target_pointer_width = "32")]
+    if let Some(now) = realtime64() {
+        return now;
+    }
     let mut now = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
@@ -163,9 +251,40 @@ pub fn realtime() -> (i64, u64) {
         )
     };
     match check(ret) {
-        Ok(_) => (now.tv_sec, now.tv_nsec as u64),
+        Ok(_) => (i64::from(now.tv_sec), now.tv_nsec as u64),
         Err(_) => (0, 0),
     }
+}
+
+/// `clock_gettime64`, which 32-bit kernels have had since 5.1: the plain
+/// call's 32-bit `time_t` ends in 2038.
+#[cfg(target_pointer_width = "32")]
+fn realtime64() -> Option<(i64, u64)> {
+    /// The kernel's `struct __kernel_timespec`.
+    #[repr(C)]
+    struct Timespec64 {
+        seconds: i64,
+        nanoseconds: i64,
+    }
+    #[cfg(target_arch = "x86")]
+    const SYS_CLOCK_GETTIME64: libc::c_long = 403;
+    let mut now = Timespec64 {
+        seconds: 0,
+        nanoseconds: 0,
+    };
+    // SAFETY: `now` is writable for the kernel's `struct __kernel_timespec`.
+    let ret = unsafe {
+        syscall4(
+            SYS_CLOCK_GETTIME64,
+            libc::CLOCK_REALTIME as usize,
+            &raw mut now as usize,
+            0,
+            0,
+        )
+    };
+    check(ret)
+        .ok()
+        .map(|_| (now.seconds, now.nanoseconds as u64))
 }
 
 /// An open file descriptor, closed on drop.
@@ -191,7 +310,7 @@ impl Fd {
     }
 
     pub fn kind(&self) -> Result<FileKind, Errno> {
-        stat_at(self.0, c"", libc::AT_EMPTY_PATH).map(|st| FileKind::of(st.st_mode))
+        stat_at(self.0, c"", libc::AT_EMPTY_PATH).map(|st| FileKind::of(st.mode))
     }
 }
 

@@ -34,6 +34,24 @@ use crate::functions::{Mallinfo, Mallinfo2, routed_functions};
 use crate::sys;
 use crate::table::{SLOTS, Table};
 
+/// The symbol of an exported function given as `LP64 / ILP32` in the table
+/// (see [`crate::functions`]): the name for this target's `size_t`.
+#[cfg(target_pointer_width = "64")]
+macro_rules! cxx_symbol {
+    ($lp64:ident $(/ $ilp32:ident)?) => {
+        stringify!($lp64)
+    };
+}
+#[cfg(target_pointer_width = "32")]
+macro_rules! cxx_symbol {
+    ($lp64:ident) => {
+        stringify!($lp64)
+    };
+    ($lp64:ident / $ilp32:ident) => {
+        stringify!($ilp32)
+    };
+}
+
 macro_rules! generate_exports {
     (
         core { $($core:tt)* }
@@ -60,14 +78,14 @@ macro_rules! generate_exports {
             unsafe { SLOTS.$name.get()($($arg),*) }
         }
     )*};
-    (@via $($name:ident $parameters:tt -> $ret:ty { $($how:tt)* })*) => {$(
-        generate_exports!(@via_one $name $parameters -> $ret { $($how)* });
+    (@via $($name:ident $(/ $ilp32:ident)? ($($parameters:tt)*) -> $ret:ty { $($how:tt)* })*) => {$(
+        generate_exports!(@via_one $name [$($ilp32)?] ($($parameters)*) -> $ret { $($how)* });
     )*};
-    (@via_one $name:ident ($($arg:ident: $type:ty),*) -> $ret:ty {
+    (@via_one $name:ident [$($ilp32:ident)?] ($($arg:ident: $type:ty),*) -> $ret:ty {
         $(guard: $checked:ident = $guard:ident ($($guard_arg:expr),*),)?
         via: $slot:ident ($($forward:expr),*)
     }) => {
-        #[cfg_attr(not(test), unsafe(no_mangle))]
+        #[cfg_attr(not(test), unsafe(export_name = cxx_symbol!($name $(/ $ilp32)?)))]
         pub unsafe extern "C" fn $name($($arg: $type),*) -> $ret {
             $(let $checked = match guards::$guard($($guard_arg),*) {
                 Ok(checked) => checked,
@@ -81,13 +99,13 @@ macro_rules! generate_exports {
     // `operator new` tries the route first; on failure it tail-calls the C++
     // runtime's own operator, which runs the new-handler loop and throws (or
     // returns NULL for nothrow).
-    (@via_one $name:ident ($($arg:ident: $type:ty),*) -> $ret:ty {
+    (@via_one $name:ident [$($ilp32:ident)?] ($($arg:ident: $type:ty),*) -> $ret:ty {
         via: $slot:ident ($($forward:expr),*), runtime: $fallback:ident
     }) => {
-        #[cfg_attr(not(test), unsafe(no_mangle))]
+        #[cfg_attr(not(test), unsafe(export_name = cxx_symbol!($name $(/ $ilp32)?)))]
         pub unsafe extern "C" fn $name($($arg: $type),*) -> $ret {
             static RUNTIME: RuntimeOperator<unsafe extern "C" fn($($type),*) -> $ret> =
-                RuntimeOperator::new(stringify!($name).as_bytes(), cxx::$fallback);
+                RuntimeOperator::new(cxx_symbol!($name $(/ $ilp32)?).as_bytes(), cxx::$fallback);
             // SAFETY: the route's malloc or memalign, with the size (and the
             // alignment, a power of two by std::align_val_t's contract) of
             // this operator's call.
@@ -182,7 +200,7 @@ static ON_LOAD: extern "C" fn() = on_load;
 // library with that symbol undefined. This definition is hidden (never
 // exported) and answers `_URC_CONTINUE_UNWIND`, so that if a foreign exception
 // ever crossed one of our frames, the frame would be transparent to it.
-#[cfg(all(target_arch = "x86_64", not(test)))]
+#[cfg(all(any(target_arch = "x86_64", target_arch = "x86"), not(test)))]
 core::arch::global_asm!(
     ".globl rust_eh_personality",
     ".hidden rust_eh_personality",

@@ -40,6 +40,9 @@ pub struct Layout {
     first_load: u64,
     /// The end of the last `PT_LOAD` in memory (its `.bss` included).
     end: u64,
+    /// The size of the record pointer: a 32-bit process's library (an
+    /// i386 one on an amd64 host) stores a 4-byte pointer.
+    pointer_bytes: usize,
 }
 
 /// Finds `memproxy_decision` in the library file `data`.
@@ -59,6 +62,7 @@ pub fn layout(data: &[u8]) -> Result<Layout, String> {
         symbol: symbol.address(),
         first_load,
         end,
+        pointer_bytes: if file.is_64() { 8 } else { 4 },
     })
 }
 
@@ -139,9 +143,13 @@ pub fn read(pid: u32, base: u64, layout: &Layout) -> Result<Recorded, Unread> {
     let mem = File::open(format!("/proc/{pid}/mem")).map_err(Unread::Denied)?;
     let bias = base.wrapping_sub(layout.first_load);
     let mut pointer = [0u8; 8];
-    mem.read_exact_at(&mut pointer, bias.wrapping_add(layout.symbol))
-        .map_err(denied_or_other)?;
-    let address = u64::from_ne_bytes(pointer);
+    mem.read_exact_at(
+        &mut pointer[..layout.pointer_bytes],
+        bias.wrapping_add(layout.symbol),
+    )
+    .map_err(denied_or_other)?;
+    // Every architecture memproxy builds for is little-endian.
+    let address = u64::from_le_bytes(pointer);
     let within = bias.wrapping_add(layout.first_load)..bias.wrapping_add(layout.end);
     if !within.contains(&address) || !within.contains(&(address + RECORD_BYTES as u64 - 1)) {
         return Err(Unread::Other(format!(
