@@ -28,7 +28,8 @@ enum Command {
         cargo run --release -p harness -- report --only glibc,jemalloc --order seed --case listed\n\n\
         Exit status: 0 when every cell passed, 1 when any failed, 2 on a set-up error.")]
     Report(ReportArgs),
-    /// Prints several platforms' report.json side by side (Markdown).
+    /// Prints several platforms' (releases', architectures') report.json
+    /// side by side; writes the same as Markdown and JSON on request.
     #[command(after_help = "Example:\n  \
         harness compare target/conformance/host/report.json target/conformance/trixie/report.json\n\n\
         Exit status: 0 when every report passed every cell, 1 otherwise, 2 on a read error.")]
@@ -36,9 +37,12 @@ enum Command {
         /// The report.json files, one per platform.
         #[arg(required = true)]
         reports: Vec<PathBuf>,
-        /// Also write the table to this file.
+        /// Also write the tables to this file, as Markdown.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Also write the comparison to this file, as JSON.
+        #[arg(long)]
+        json: Option<PathBuf>,
     },
 }
 
@@ -88,12 +92,19 @@ fn default_out_dir() -> PathBuf {
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Report(args) => report(args),
-        Command::Compare { reports, out } => compare(&reports, out.as_deref()),
+        Command::Compare { reports, out, json } => {
+            compare(&reports, out.as_deref(), json.as_deref())
+        }
     }
 }
 
-/// Prints platforms' reports side by side, and writes the table to `out`.
-fn compare(paths: &[PathBuf], out: Option<&std::path::Path>) -> ExitCode {
+/// Prints platforms' reports side by side, and writes them to `markdown` and
+/// `json`.
+fn compare(
+    paths: &[PathBuf],
+    markdown: Option<&std::path::Path>,
+    json: Option<&std::path::Path>,
+) -> ExitCode {
     let mut reports = Vec::new();
     for path in paths {
         match harness::compare::Summary::read(path) {
@@ -104,16 +115,23 @@ fn compare(paths: &[PathBuf], out: Option<&std::path::Path>) -> ExitCode {
             }
         }
     }
-    let table = harness::compare::side_by_side(&reports);
-    print!("{table}");
-    let written = out.map(|out| (out, std::fs::write(out, &table)));
-    if let Some((out, Err(error))) = written {
-        eprintln!("harness: writing {}: {error}", out.display());
-        return ExitCode::from(2);
+    let comparison = harness::compare::compare(&reports);
+    print!("{}", comparison.text());
+    let outputs = [
+        (markdown, comparison.markdown()),
+        (
+            json,
+            serde_json::to_string_pretty(&comparison).expect("plain data serialises") + "\n",
+        ),
+    ];
+    for (path, text) in outputs {
+        let written = path.map(|path| (path, std::fs::write(path, text)));
+        if let Some((path, Err(error))) = written {
+            eprintln!("harness: writing {}: {error}", path.display());
+            return ExitCode::from(2);
+        }
     }
-    let all_passed = reports
-        .iter()
-        .all(|report| report.cells.passed == report.cells.total);
+    let all_passed = reports.iter().all(harness::compare::Summary::passed);
     if all_passed {
         ExitCode::SUCCESS
     } else {
@@ -261,7 +279,7 @@ fn platform_name() -> String {
     let glibc = unsafe { std::ffi::CStr::from_ptr(gnu_get_libc_version()) }
         .to_string_lossy()
         .into_owned();
-    format!("{os}, glibc {glibc}")
+    format!("{os}, {}, glibc {glibc}", report::ARCHITECTURE)
 }
 
 unsafe extern "C" {

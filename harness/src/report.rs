@@ -36,9 +36,17 @@ impl Tally {
     }
 }
 
+/// The architecture the harness (and so every probe it runs) was built for,
+/// as Rust's target triples name it, `x86` as `i686`.
+pub const ARCHITECTURE: &str = match std::env::consts::ARCH.as_bytes() {
+    b"x86" => "i686",
+    _ => std::env::consts::ARCH,
+};
+
 #[derive(Serialize)]
 pub struct Report<'a> {
     pub platform: String,
+    pub architecture: &'static str,
     /// UTC date of the run, YYYY-MM-DD.
     pub date: String,
     pub allocators: Vec<AllocatorInfo>,
@@ -276,6 +284,7 @@ pub fn build<'a>(
     }
     Report {
         platform,
+        architecture: ARCHITECTURE,
         allocators: allocators
             .iter()
             .map(|allocator| AllocatorInfo {
