@@ -21,6 +21,9 @@ pub struct Summary {
     /// Allocators left out on purpose, with why.
     #[serde(default)]
     pub narrowed_out: Vec<(String, String)>,
+    /// How the groups were narrowed on purpose, if they were.
+    #[serde(default)]
+    pub selection: Option<String>,
     pub by_allocator: Vec<(String, Tally)>,
     pub by_order: Vec<(String, Tally)>,
 }
@@ -152,6 +155,8 @@ pub struct Platform {
     pub platform: String,
     pub architecture: String,
     pub date: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub selection: Option<String>,
     pub passed: bool,
 }
 
@@ -185,6 +190,7 @@ pub fn compare(reports: &[Summary]) -> Comparison {
                 platform: report.platform.clone(),
                 architecture: report.architecture.clone(),
                 date: report.date.clone(),
+                selection: report.selection.clone(),
                 passed: report.passed(),
             })
             .collect(),
@@ -237,7 +243,13 @@ impl Comparison {
     fn headings(&self) -> Vec<String> {
         self.platforms
             .iter()
-            .map(|platform| format!("{} ({})", platform.platform, platform.date))
+            .map(|platform| match &platform.selection {
+                Some(selection) => format!(
+                    "{} ({}; narrowed on purpose: {selection})",
+                    platform.platform, platform.date
+                ),
+                None => format!("{} ({})", platform.platform, platform.date),
+            })
             .collect()
     }
 
@@ -303,6 +315,7 @@ mod tests {
             date: "2026-11-27".into(),
             cells: Tally { passed, total },
             allocators: vec![],
+            selection: None,
             narrowed_out: if jemalloc.is_none() {
                 vec![("jemalloc".into(), "no such package here".into())]
             } else {

@@ -62,6 +62,13 @@ struct ReportArgs {
     /// Runs only these name cases (repeatable).
     #[arg(long = "case")]
     cases: Vec<String>,
+    /// Runs a covering selection instead of the whole product, on purpose
+    /// (where each run is slow, as under emulation): every preload order
+    /// with the listed and unlisted name cases, every name case with the
+    /// seed order, every config form and allocation kind. The report says
+    /// so.
+    #[arg(long)]
+    cover: bool,
     /// Where report.json and report.md go.
     #[arg(long, default_value_os_t = default_out_dir())]
     out: PathBuf,
@@ -145,6 +152,7 @@ fn report(args: ReportArgs) -> ExitCode {
         only,
         orders,
         cases,
+        cover,
         out,
         jobs,
         platform,
@@ -192,11 +200,31 @@ fn report(args: ReportArgs) -> ExitCode {
         eprintln!("harness: unknown {what}");
         return ExitCode::from(2);
     }
-    let groups: Vec<_> = matrix::groups(&selection.allocators)
+    let product = matrix::groups(&selection.allocators);
+    let product_size = product.len();
+    let groups: Vec<_> = product
         .into_iter()
         .filter(|group| orders.is_empty() || orders.iter().any(|id| id == group.order.id))
         .filter(|group| cases.is_empty() || cases.iter().any(|id| id == group.case.id))
+        .filter(|group| !cover || matrix::covers(group))
         .collect();
+    let mut narrowing = Vec::new();
+    if cover {
+        narrowing.push(format!("covering selection ({})", matrix::COVER_RULE));
+    }
+    if !orders.is_empty() {
+        narrowing.push(format!("preload orders {}", orders.join(", ")));
+    }
+    if !cases.is_empty() {
+        narrowing.push(format!("name cases {}", cases.join(", ")));
+    }
+    let selection_note = (!narrowing.is_empty()).then(|| {
+        format!(
+            "{}: {} of {product_size} groups",
+            narrowing.join("; "),
+            groups.len()
+        )
+    });
 
     let jobs = jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from))
@@ -235,6 +263,7 @@ fn report(args: ReportArgs) -> ExitCode {
         &artifacts.memproxy,
         &selection.allocators,
         selection.narrowed_out,
+        selection_note,
         kinds,
         &results,
     );

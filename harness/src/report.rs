@@ -51,6 +51,9 @@ pub struct Report<'a> {
     pub date: String,
     pub allocators: Vec<AllocatorInfo>,
     pub narrowed_out: Vec<(String, String)>,
+    /// How the groups were narrowed on purpose, if they were: which, and
+    /// how many of the whole product ran.
+    pub selection: Option<String>,
     pub orders: Vec<&'static str>,
     pub cases: Vec<&'static str>,
     pub kinds: usize,
@@ -181,6 +184,9 @@ impl Report<'_> {
                 "allocator {name} not run: narrowed on purpose ({why})"
             );
         }
+        if let Some(selection) = &self.selection {
+            let _ = writeln!(text, "narrowed on purpose: {selection}");
+        }
         text
     }
 
@@ -275,6 +281,7 @@ pub fn build<'a>(
     memproxy: &std::path::Path,
     allocators: &[crate::allocators::Allocator],
     narrowed_out: Vec<(String, String)>,
+    selection: Option<String>,
     kinds: usize,
     results: &'a [GroupResult],
 ) -> Report<'a> {
@@ -306,6 +313,7 @@ pub fn build<'a>(
             })
             .collect(),
         narrowed_out,
+        selection,
         orders: crate::orders::ORDERS
             .iter()
             .map(|order| order.id)
