@@ -4,12 +4,21 @@
 # with the library and probes built here, then prints both side by side.
 #
 #   ci/platform/validate.sh [--release trixie] [--allocator NAME=PATH]...
+#   ci/platform/validate.sh --arch i686,aarch64 [ci/cross/validate.sh options]
+#
+# With --arch, other architectures instead: see ci/cross/validate.sh.
 #
 # Results: target/conformance/host/ and target/conformance/<release>/
 # (report.json, report.md), and target/conformance/platforms.md.
 # Needs root (debootstrap, chroot, mount namespaces) and, for the first run,
 # network access to the Debian mirror. See ci/platform/README.md.
 set -euo pipefail
+
+for argument in "$@"; do
+    if [[ "$argument" == --arch || "$argument" == --arch=* ]]; then
+        exec "$(dirname "${BASH_SOURCE[0]}")/../cross/validate.sh" "$@"
+    fi
+done
 
 release=trixie
 added=()
@@ -19,7 +28,7 @@ while (($#)); do
         --release=*) release=${1#*=}; shift ;;
         --allocator) added+=(--allocator "$2"); shift 2 ;;
         --allocator=*) added+=(--allocator "${1#*=}"); shift ;;
-        -h | --help) sed -n '2,11p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,14p' "$0"; exit 0 ;;
         *) echo "validate.sh: unknown argument '$1'" >&2; exit 2 ;;
     esac
 done

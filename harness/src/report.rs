@@ -378,7 +378,9 @@ fn package_of(path: &std::path::Path) -> Option<String> {
     let canonical = path.canonicalize().ok()?;
     let owner = query(&["-S", &canonical.display().to_string()])
         .or_else(|| query(&["-S", &path.display().to_string()]))?;
-    let package = owner.split(':').next()?.trim().to_owned();
+    // `libc6:i386: /usr/lib/...`: the architecture qualifier stays, or a root
+    // with both libc6:amd64 and libc6:i386 answers with two versions.
+    let package = owner.lines().next()?.split(": ").next()?.trim().to_owned();
     let version = query(&["-W", "-f", "${Version}", &package])?;
     Some(format!("{package} {version}"))
 }

@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# The conformance matrix on other architectures, side by side with this
+# host's (x86_64): cross-builds the library, probes and harness for each
+# architecture in the Debian 13 cross root, runs `harness report` in that
+# architecture's own Debian 13 root (i686 natively, aarch64 under qemu-user),
+# then prints every report side by side.
+#
+#   ci/cross/validate.sh [--arch i686,aarch64] [--full] [--host-report PATH]
+#                        [--jobs N]
+#
+# --arch         architectures, comma-separated or repeated: i686, aarch64
+#                (default both). x86_64, this host, is always the first column.
+# --full         the whole product under emulation too. By default an emulated
+#                architecture (aarch64) runs `harness report --cover`: every
+#                preload order, name case, config form, allocator and kind at
+#                least once (428 of 1,764 groups), because each group costs
+#                about 2 s under qemu-user (the full product takes an hour on
+#                2 cores). The report and the table say so.
+# --host-report  the host's report.json, if it already ran (as in .ci/run);
+#                otherwise the host report runs here.
+#
+# Results: target/conformance/arch-<arch>/report.{json,md} and
+# target/conformance/architectures.{md,json}. Needs root and, for the first
+# run, network access to the Debian mirror (roots and .debs are cached in
+# /var/cache/memproxy-ci). Exit status: 0 when every cell of every
+# architecture passed, 1 when any failed, 2 on bad arguments or a set-up
+# error. See ci/cross/README.md.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
+top="$(cd "$here/../.." && pwd -P)"
+target_dir="${CARGO_TARGET_DIR:-$top/target}"
+# shellcheck source=ci/cross/packages.sh
+. "$here/packages.sh"
+
+arches=()
+full=0
+host_report=""
+jobs=2
+while (($#)); do
+    case "$1" in
+        --arch) IFS=, read -ra more <<<"$2"; arches+=("${more[@]}"); shift 2 ;;
+        --arch=*) IFS=, read -ra more <<<"${1#*=}"; arches+=("${more[@]}"); shift ;;
+        --full) full=1; shift ;;
+        --host-report) host_report="$2"; shift 2 ;;
+        --jobs) jobs="$2"; shift 2 ;;
+        -h | --help) sed -n '2,27p' "$0"; exit 0 ;;
+        *) echo "validate.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+    esac
+done
+((${#arches[@]})) || arches=(i686 aarch64)
+
+# Architecture name -> Rust target, and whether it runs under emulation.
+triple_of() {
+    case "$1" in
+        i686) echo i686-unknown-linux-gnu ;;
+        aarch64) echo aarch64-unknown-linux-gnu ;;
+        *) return 1 ;;
+    esac
+}
+emulated() { [[ "$1" == aarch64 ]]; }
+
+for arch in "${arches[@]}"; do
+    if [[ "$arch" == x86_64 ]]; then
+        echo "validate.sh: x86_64 is this host, always the first column; --arch takes the others: i686, aarch64" >&2
+        exit 2
+    fi
+    triple_of "$arch" >/dev/null || {
+        echo "validate.sh: unknown --arch '$arch': this script knows i686 and aarch64" >&2
+        echo "  (other architectures Debian ships, such as armhf, ppc64el, riscv64 or s390x, need a row in ci/cross/packages.sh and a qemu-user runner; see docs/platforms.md)" >&2
+        exit 2
+    }
+done
+if [[ "$(uname -m)" != x86_64 ]]; then
+    echo "validate.sh: this script runs on an x86_64 Debian host (this is $(uname -m))" >&2
+    exit 2
+fi
+started=$SECONDS
+
+root="$("$here/build-root.sh")" || {
+    echo "validate.sh: the cross root could not be built (see the log above and ci/cross/README.md)" >&2
+    exit 2
+}
+# A root built before a package was added, or a mirror that lost one: name
+# the package and the line that installs it.
+missing=()
+for arch in "${arches[@]}"; do
+    triplet=$(cross_gnu_triplet "$(triple_of "$arch")")
+    for tool in "$triplet-gcc:gcc-$triplet" "$triplet-g++:g++-$triplet" cargo:cargo; do
+        chroot "$root" /bin/sh -c "command -v ${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool#*:}")
+    done
+    emulated "$arch" && { chroot "$root" /bin/sh -c 'command -v qemu-aarch64' >/dev/null 2>&1 || missing+=(qemu-user); }
+done
+if ((${#missing[@]})); then
+    echo "validate.sh: the cross root $root lacks: ${missing[*]}" >&2
+    echo "  install them with: chroot $root apt-get install -y ${missing[*]}" >&2
+    echo "  (or remove $root and run ci/cross/build-root.sh again)" >&2
+    exit 2
+fi
+
+status=0
+reports=()
+if [[ -z "$host_report" ]]; then
+    cargo build --release --manifest-path "$top/Cargo.toml" -p harness
+    "$target_dir/release/harness" report --jobs "$jobs" --out "$target_dir/conformance/arch-x86_64" \
+        >"$target_dir/conformance-arch-x86_64.log" 2>&1 || status=1
+    tail -n 3 "$target_dir/conformance-arch-x86_64.log"
+    host_report="$target_dir/conformance/arch-x86_64/report.json"
+fi
+[[ -f "$host_report" ]] || { echo "validate.sh: no host report at $host_report" >&2; exit 2; }
+reports+=("$host_report")
+
+for arch in "${arches[@]}"; do
+    triple=$(triple_of "$arch")
+    echo "validate.sh: $arch: building ($triple)"
+    "$here/build.sh" --target "$triple" --group lib --group fixtures --group harness || {
+        echo "validate.sh: $arch: the build failed; every error is in $target_dir/cross/errors.md" >&2
+        exit 2
+    }
+    artifacts="$target_dir/cross/art-$arch"
+    "$here/artifacts.sh" --target "$triple" "$artifacts"
+    selection=()
+    if emulated "$arch" && ((!full)); then
+        selection=(--cover)
+    fi
+    out="$target_dir/conformance/arch-$arch"
+    log="$target_dir/conformance-arch-$arch.log"
+    echo "validate.sh: $arch: the conformance report${selection:+ (covering selection)}; log in $log"
+    "$here/run.sh" --target "$triple" --env "MEMPROXY_HARNESS_ARTIFACTS=$artifacts" -- \
+        "$target_dir/cross/build/$triple/release/harness" report --jobs "$jobs" "${selection[@]}" \
+        --out "$out" >"$log" 2>&1 || status=1
+    tail -n 3 "$log"
+    [[ -f "$out/report.json" ]] || { echo "validate.sh: $arch: no report written (see $log)" >&2; exit 2; }
+    reports+=("$out/report.json")
+done
+
+echo
+cargo build --release --manifest-path "$top/Cargo.toml" -p harness
+"$target_dir/release/harness" compare --out "$target_dir/conformance/architectures.md" \
+    --json "$target_dir/conformance/architectures.json" "${reports[@]}" || status=1
+echo
+echo "validate.sh: $((SECONDS - started)) s; tables in $target_dir/conformance/architectures.{md,json}"
+exit "$status"
