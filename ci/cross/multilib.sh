@@ -78,7 +78,10 @@ inner='
     set -e
     work=$1 preload=$2 out=$3
     mount --bind "$work/stage/usr/local" /usr/local
-    mount --bind "$preload" /etc/ld.so.preload
+    # A copy of /etc with the preload file in it: the root has none to
+    # bind over, and its own /etc stays as it is.
+    rm -rf "$work/etc" && cp -a /etc "$work/etc" && cp "$preload" "$work/etc/ld.so.preload"
+    mount --bind "$work/etc" /etc
     for bits in 64 32; do
         for name in owner-excluded owner-included; do
             GLIBC_TUNABLES=glibc.malloc.tcache_count=0 "$work/bin/$bits/$name" \
