@@ -19,7 +19,8 @@ use std::time::Duration;
 
 use benches::allocators::{self, Allocator};
 use benches::artifacts::Artifacts;
-use benches::callgrind::{self, Run};
+use benches::callgrind;
+use benches::dispatch_setups;
 use benches::mode::Mode;
 use benches::setup::{self, Route, Setup};
 use benches::stats::Spread;
@@ -29,11 +30,6 @@ use benches::summary::{
 };
 use benches::workload::{self, Server, Workload};
 use criterion::{Criterion, Throughput};
-
-/// The program name memproxy sees: listed in the excluded config only.
-const FIXTURE_NAME: &str = "bench-workload";
-/// The fixture's loops (see `fixtures/c/bench.cpp`): what callgrind counts.
-const COUNTED_FUNCTIONS: &str = "bench_counted_*";
 
 fn main() {
     let mode = Mode::detect();
@@ -148,59 +144,18 @@ fn run(mode: Mode) -> Result<(), String> {
 }
 
 fn pairs(artifacts: &Artifacts, allocators: &[Allocator]) -> Result<Vec<Pair>, String> {
-    let work = artifacts.work_dir()?;
-    let unlisted = work.join("dispatch-unlisted.conf");
-    let excluded = work.join("dispatch-excluded.conf");
-    write_file(
-        &unlisted,
-        &format!("# {FIXTURE_NAME} is not listed: the custom route\nsome-other-program\n"),
-    )?;
-    write_file(&excluded, &format!("{FIXTURE_NAME}\n"))?;
     let fixture = &artifacts.bench_workload;
-    let mut pairs: Vec<Pair> = allocators
-        .iter()
-        .map(|allocator| Pair {
-            allocator: allocator.name.to_owned(),
-            route: Route::Custom,
-            direct: Server::new(
-                fixture,
-                Setup::direct(format!("{}/direct", allocator.name), Some(&allocator.path)),
-            ),
-            memproxy: Server::new(
-                fixture,
-                Setup::memproxy(
-                    format!("{}/memproxy", allocator.name),
-                    &artifacts.memproxy,
-                    Some(&allocator.path),
-                    &unlisted,
-                    Route::Custom,
-                ),
-            ),
-        })
-        .collect();
-    let behind_excluded = allocators
-        .first()
-        .expect("require_all returns every allocator");
-    pairs.push(Pair {
-        allocator: "glibc".to_owned(),
-        route: Route::Excluded,
-        direct: Server::new(fixture, Setup::direct("glibc/direct", None)),
-        memproxy: Server::new(
-            fixture,
-            Setup::memproxy(
-                "glibc/memproxy-excluded",
-                &artifacts.memproxy,
-                Some(&behind_excluded.path),
-                &excluded,
-                Route::Excluded,
-            ),
-        ),
-    });
-    Ok(pairs)
-}
-
-fn write_file(path: &Path, text: &str) -> Result<(), String> {
-    std::fs::write(path, text).map_err(|error| format!("{}: {error}", path.display()))
+    Ok(
+        dispatch_setups::compared(&artifacts.memproxy, allocators, &artifacts.work_dir()?)?
+            .into_iter()
+            .map(|compared| Pair {
+                allocator: compared.allocator,
+                route: compared.route,
+                direct: Server::new(fixture, compared.direct),
+                memproxy: Server::new(fixture, compared.memproxy),
+            })
+            .collect(),
+    )
 }
 
 /// One criterion group per workload, one benchmark per setup. Throughput
@@ -322,39 +277,21 @@ fn count_instructions(
     // Enough calls that a count resolves a hundredth of an instruction per
     // call, few enough that a run ends before the allocators' time-based
     // purging makes counts vary.
-    let calls_per_run = mode.pick(50_000, 20_000);
-    let repetitions = mode.pick(5, 1);
-    let iterations_of = |workload: &Workload| (calls_per_run / workload.calls_per_iteration).max(1);
-    let mut runs = Vec::new();
+    let counts = dispatch_setups::count_per_call(
+        fixture,
+        workloads,
+        setups,
+        mode.pick(50_000, 20_000),
+        mode.pick(5, 1),
+    )?;
+    let mut counts = counts.into_iter();
     for workload in workloads {
-        let iterations = iterations_of(workload).to_string();
-        for (direct, memproxy) in setups {
-            for setup in [direct, memproxy] {
-                for _ in 0..repetitions {
-                    runs.push(
-                        Run::new(setup, fixture, &[&workload.name, &iterations])
-                            .only_inside(COUNTED_FUNCTIONS),
-                    );
-                }
-            }
-        }
-    }
-    let counts = callgrind::count_all(&runs)?;
-    let mut per_setup = counts.chunks_exact(repetitions).map(|repeated| {
-        let repeated: Vec<f64> = repeated.iter().map(|&count| count as f64).collect();
-        Spread::of(&repeated).expect("every setup was counted")
-    });
-    for workload in workloads {
-        let iterations = iterations_of(workload);
-        let calls = (iterations * workload.calls_per_iteration) as f64;
         for row in rows.iter_mut().filter(|row| row.workload == workload.name) {
-            let direct = per_setup.next().expect("a count per setup");
-            let memproxy = per_setup.next().expect("a count per setup");
-            row.callgrind_iterations = Some(iterations);
-            row.direct_instructions_per_call = Some(direct.median / calls);
-            row.extra_instructions_per_call = Some((memproxy.median - direct.median) / calls);
-            let spread = |counts: &Spread| counts.p75 - counts.p25;
-            row.instructions_noise_per_call = Some((spread(&direct) + spread(&memproxy)) / calls);
+            let per_call = counts.next().expect("a count per workload and pair");
+            row.callgrind_iterations = Some(per_call.iterations);
+            row.direct_instructions_per_call = Some(per_call.direct);
+            row.extra_instructions_per_call = Some(per_call.extra);
+            row.instructions_noise_per_call = Some(per_call.noise);
         }
     }
     Ok(())

@@ -20,6 +20,7 @@
 pub mod allocators;
 pub mod artifacts;
 pub mod callgrind;
+pub mod dispatch_setups;
 pub mod mode;
 pub mod setup;
 pub mod stats;

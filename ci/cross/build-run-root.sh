@@ -38,7 +38,8 @@ args=(--release "$CROSS_RELEASE" --arch "$arch" --dir "$root" --cache-dir "$cach
     --foreign-arch amd64 --apt-add libc6:amd64 --apt-add libgcc-s1:amd64)
 case "$arch" in
     i386)
-        "$here/../platform/build-root.sh" "${args[@]}" "$@" >&2 ;;
+        # valgrind runs 32-bit programs natively: ci/cross/callgrind.sh.
+        "$here/../platform/build-root.sh" "${args[@]}" --add valgrind "$@" >&2 ;;
     arm64)
         # debootstrap's device nodes: bind mounts instead of mknod, which a
         # user namespace may not do (debootstrap does so for container=lxc).
