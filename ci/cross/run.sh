@@ -48,6 +48,9 @@ done
 grep -v '^pkg\.' "$root/.memproxy-root-info" | sed -n 's/^\(multiarch\|lib\.[a-z_]*\)=/&/p' |
     sed 's/^/run.sh: root: /' >&2 || true
 if [[ "$arch" == arm64 ]]; then
-    exec "$here/qemu-binfmt.sh" -- "$here/../platform/run-in-root.sh" "${opts[@]}" "$root" "$@"
+    # The harness reports what emulation cannot show as not run
+    # (harness/src/emulation.rs).
+    exec "$here/qemu-binfmt.sh" -- "$here/../platform/run-in-root.sh" \
+        --env MEMPROXY_HARNESS_EMULATOR=qemu-user "${opts[@]}" "$root" "$@"
 fi
 exec "$here/../platform/run-in-root.sh" "${opts[@]}" "$root" "$@"

@@ -26,6 +26,14 @@ pub struct Summary {
     pub selection: Option<String>,
     pub by_allocator: Vec<(String, Tally)>,
     pub by_order: Vec<(String, Tally)>,
+    /// Each group's result: only whether and why it did not run is read.
+    #[serde(default)]
+    pub results: Vec<GroupSummary>,
+}
+
+#[derive(Deserialize)]
+pub struct GroupSummary {
+    pub not_run: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -70,6 +78,25 @@ impl Summary {
             unrouted: info.map(|info| info.unrouted.clone()).unwrap_or_default(),
             not_run: (tally.total == 0).then(|| "no cell of it ran".to_owned()),
         }
+    }
+
+    /// Groups that did not run, counted by reason.
+    fn not_run(&self) -> Vec<NotRun> {
+        let mut counted: Vec<NotRun> = Vec::new();
+        for why in self
+            .results
+            .iter()
+            .filter_map(|group| group.not_run.as_ref())
+        {
+            match counted.iter_mut().find(|entry| entry.reason == *why) {
+                Some(entry) => entry.groups += 1,
+                None => counted.push(NotRun {
+                    reason: why.clone(),
+                    groups: 1,
+                }),
+            }
+        }
+        counted
     }
 
     fn order(&self, id: &str) -> Cell {
@@ -157,7 +184,15 @@ pub struct Platform {
     pub date: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub selection: Option<String>,
+    /// Groups that could not run there, by reason.
+    pub not_run: Vec<NotRun>,
     pub passed: bool,
+}
+
+#[derive(Serialize)]
+pub struct NotRun {
+    pub reason: String,
+    pub groups: usize,
 }
 
 /// Names in first-seen order across the reports.
@@ -191,6 +226,7 @@ pub fn compare(reports: &[Summary]) -> Comparison {
                 architecture: report.architecture.clone(),
                 date: report.date.clone(),
                 selection: report.selection.clone(),
+                not_run: report.not_run(),
                 passed: report.passed(),
             })
             .collect(),
@@ -253,6 +289,20 @@ impl Comparison {
             .collect()
     }
 
+    /// One line per platform and reason for groups that did not run.
+    fn not_run_lines(&self, names: &[String]) -> Vec<String> {
+        let mut lines = Vec::new();
+        for (name, platform) in names.iter().zip(&self.platforms) {
+            for entry in &platform.not_run {
+                lines.push(format!(
+                    "{name}: {} groups not run: {}",
+                    entry.groups, entry.reason
+                ));
+            }
+        }
+        lines
+    }
+
     pub fn markdown(&self) -> String {
         let mut text = String::new();
         for (index, table) in self.tables(&self.headings()).iter().enumerate() {
@@ -264,6 +314,13 @@ impl Comparison {
                 if line == 0 {
                     let _ = writeln!(text, "|{}", "---|".repeat(row.len()));
                 }
+            }
+        }
+        let not_run = self.not_run_lines(&self.headings());
+        if !not_run.is_empty() {
+            text.push('\n');
+            for line in not_run {
+                let _ = writeln!(text, "- {line}");
             }
         }
         text
@@ -291,6 +348,13 @@ impl Comparison {
                     .map(|(cell, width)| format!("{cell:<width$}"))
                     .collect();
                 let _ = writeln!(text, "{}", line.join("  ").trim_end());
+            }
+        }
+        let not_run = self.not_run_lines(&numbers);
+        if !not_run.is_empty() {
+            text.push('\n');
+            for line in not_run {
+                let _ = writeln!(text, "{line}");
             }
         }
         text
@@ -323,6 +387,13 @@ mod tests {
             },
             by_allocator,
             by_order: vec![("seed".into(), Tally { passed, total })],
+            results: if architecture == "aarch64" {
+                vec![GroupSummary {
+                    not_run: Some("not run under qemu-user: why".into()),
+                }]
+            } else {
+                vec![]
+            },
         }
     }
 
@@ -359,5 +430,10 @@ mod tests {
         assert_eq!(json["allocators"][1]["cells"][2]["passed"], 9);
         assert_eq!(json["platforms"][2]["passed"], false);
         assert_eq!(json["platforms"][0]["passed"], true);
+        assert_eq!(json["platforms"][2]["not_run"][0]["groups"], 1);
+        assert!(
+            text.contains("[3]: 1 groups not run: not run under qemu-user: why"),
+            "{text}"
+        );
     }
 }

@@ -24,6 +24,7 @@
 pub mod allocators;
 pub mod compare;
 pub mod configs;
+pub mod emulation;
 pub mod expect;
 pub mod global_preload;
 pub mod matrix;

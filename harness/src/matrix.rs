@@ -156,6 +156,10 @@ impl Group<'_> {
             not_run: None,
             commands: Vec::new(),
         };
+        if let Some(why) = crate::emulation::cannot_run(self.case) {
+            result.not_run = Some(why);
+            return result;
+        }
         for probe in &artifacts.probes {
             let outcome = match Run::new(artifacts, probe)
                 .named(self.case)
