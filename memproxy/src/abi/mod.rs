@@ -389,3 +389,22 @@ core::arch::global_asm!(
     "    ret",
     ".size rust_eh_personality, . - rust_eh_personality",
 );
+
+#[cfg(test)]
+mod tests {
+    use super::forwards_leading_arguments;
+
+    #[test]
+    fn a_plain_hook_forwards_its_first_arguments_in_order() {
+        let delete = ["block", "_size", "_align"];
+        assert!(forwards_leading_arguments(&delete, &["block"]));
+        assert!(forwards_leading_arguments(&delete, &["block", "_size"]));
+        assert!(forwards_leading_arguments(&["size"], &["size"]));
+        assert!(!forwards_leading_arguments(&delete, &["_size"]));
+        assert!(!forwards_leading_arguments(
+            &["align", "size"],
+            &["size", "align"]
+        ));
+        assert!(!forwards_leading_arguments(&["block"], &["block", "size"]));
+    }
+}
