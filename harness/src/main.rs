@@ -44,6 +44,18 @@ enum Command {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Checks that every plain hook of libmemproxy.so files (x86_64, i686 or
+    /// aarch64, by their ELF header) is its architecture's one-jump
+    /// trampoline through its own slot.
+    #[command(after_help = "Example:\n  \
+        harness hook-shape target/release/libmemproxy.so \
+        target/cross/build/*/release/libmemproxy.so\n\n\
+        Exit status: 0 when every hook of every file has its shape, 1 otherwise, 2 on a read error.")]
+    HookShape {
+        /// The libraries (release builds: the check reads .symtab).
+        #[arg(required = true)]
+        libraries: Vec<PathBuf>,
+    },
 }
 
 #[derive(Args)]
@@ -102,6 +114,32 @@ fn main() -> ExitCode {
         Command::Compare { reports, out, json } => {
             compare(&reports, out.as_deref(), json.as_deref())
         }
+        Command::HookShape { libraries } => hook_shape(&libraries),
+    }
+}
+
+/// Prints each library's hook check; fails if any hook is not its shape.
+fn hook_shape(libraries: &[PathBuf]) -> ExitCode {
+    let mut all_passed = true;
+    for library in libraries {
+        let checked = std::fs::read(library)
+            .map_err(|error| error.to_string())
+            .and_then(|bytes| test_support::hook_shape::check_library(&bytes));
+        match checked {
+            Ok(checked) => {
+                print!("{}: {checked}", library.display());
+                all_passed &= checked.passed();
+            }
+            Err(error) => {
+                eprintln!("harness: {}: {error}", library.display());
+                return ExitCode::from(2);
+            }
+        }
+    }
+    if all_passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 

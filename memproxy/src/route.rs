@@ -13,8 +13,8 @@
 //! to [`PENDING`], closes the bootstrap region, writes it to [`SLOTS`], then
 //! marks the state decided. A stub refused by the closed region uses
 //! `PENDING`, so no thread spins on the decider at any point. After that,
-//! each exported function is one load and one indirect jump; the slots never
-//! change again.
+//! each export that only forwards is one jump through its slot (see
+//! `jump_through!` in [`crate::abi`]); the slots never change again.
 
 use crate::abi::{self, bootstrap_checks::with_bootstrap_checks};
 use crate::bootstrap::{

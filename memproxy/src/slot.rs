@@ -2,8 +2,8 @@
 //! keeps a function it found or chose at run time.
 //!
 //! A slot is a single pointer-sized atomic: reading it is one load (a plain
-//! `mov` on x86_64), so an export that jumps through a slot stays one load
-//! and one indirect jump. It takes no lock and has no thread-local state.
+//! `mov` on x86_64, which the exports fold into `jmp *slot(%rip)`). It takes
+//! no lock and has no thread-local state.
 //! Writes are `Release` and reads `Acquire`, so whatever a writer prepared
 //! before storing a function is visible to a thread that calls it.
 //!

@@ -12,7 +12,9 @@
 //!   namespace, timeout) and its outcome, [`process::Ran`], whose every
 //!   failure message carries the command line that reproduces it;
 //! - [`namespace`]: the private mount namespace behind `/etc/ld.so.preload`;
-//! - [`debug_line`]: memproxy's `MEMPROXY_DEBUG` line, parsed.
+//! - [`debug_line`]: memproxy's `MEMPROXY_DEBUG` line, parsed;
+//! - [`hook_shape`]: the machine code of the library's plain hooks, for
+//!   x86_64, i686 and aarch64.
 //!
 //! Nothing here uses memproxy's own code: the tests judge the library, so
 //! they must not share its reading of the specification.
@@ -20,6 +22,7 @@
 pub mod artifacts;
 pub mod debug_line;
 pub mod files;
+pub mod hook_shape;
 pub mod namespace;
 pub mod process;
 pub mod scratch;

@@ -36,7 +36,7 @@ impl PrefixedApi {
 }
 
 /// Whether two strings are equal, in a `const fn`.
-pub(crate) const fn same(a: &str, b: &str) -> bool {
+pub const fn same(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     if a.len() != b.len() {
         return false;

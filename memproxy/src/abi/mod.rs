@@ -5,10 +5,11 @@
 //! part of the unsafe edge.
 //!
 //! The exports are generated from the table in [`crate::functions`]. Each
-//! forwards through the route's slot: once the route is decided, `malloc`
-//! compiles to `mov slot(%rip), %rax; jmp *%rax`. The few that do more do
-//! what C, POSIX or C++ require of every route, whatever the allocator behind
-//! it does (see [`guards`]):
+//! forwards through the route's slot: `malloc` and every other export that
+//! only forwards is one `jmp *slot(%rip)` on x86_64 (see [`jump_through!`]
+//! for i686 and aarch64). The few that do more do what C, POSIX or C++
+//! require of every route, whatever the allocator behind it does (see
+//! [`guards`]):
 //! - `calloc` and `reallocarray` fail with `ENOMEM` on size overflow (some
 //!   allocators return NULL without setting `errno`);
 //! - `posix_memalign` rejects a bad alignment with `EINVAL`, leaving
@@ -32,7 +33,7 @@ use core::ffi::{c_char, c_int, c_void};
 use crate::cxx::{self, RuntimeOperator};
 use crate::functions::{Mallinfo, Mallinfo2, routed_functions};
 use crate::sys;
-use crate::table::{SLOTS, Table};
+use crate::table::{SLOTS, Slots, Table};
 
 /// The symbol of an exported function given as `LP64 / ILP32` in the table
 /// (see [`crate::functions`]): the name for this target's `size_t`.
@@ -62,35 +63,44 @@ macro_rules! generate_exports {
         generate_exports!(@routed $($core)* $($taken)*);
         generate_exports!(@via $($alias)* $($cxx)*);
     };
-    (@routed $($name:ident ($($arg:ident: $type:ty),*) -> $ret:ty {
+    (@routed $($name:ident $parameters:tt -> $ret:ty { $($how:tt)* })*) => {$(
+        generate_exports!(@routed_one $name $parameters -> $ret { $($how)* });
+    )*};
+    (@routed_one $name:ident ($($arg:ident: $type:ty),*) -> $ret:ty {
         absent: $absent:ident $(($absent_with:ident))?,
-        deciding: $deciding:ident $deciding_args:tt
-        $(, guard: $guard:ident ($($guard_arg:expr),*))?
-    })*) => {$(
+        deciding: $deciding:ident $deciding_args:tt,
+        guard: $guard:ident ($($guard_arg:expr),*)
+    }) => {
         #[cfg_attr(not(test), unsafe(no_mangle))]
         pub unsafe extern "C" fn $name($($arg: $type),*) -> $ret {
-            $(if let Err(refusal) = guards::$guard($($guard_arg),*) {
+            if let Err(refusal) = guards::$guard($($guard_arg),*) {
                 return refusal;
-            })?
-            // SAFETY: the caller upholds this function's C contract (and the
-            // guard, if any, what the contract leaves to every route); the
-            // slot holds the route's implementation of the same contract.
+            }
+            // SAFETY: the caller upholds this function's C contract, and the
+            // guard what the contract leaves to every route; the slot holds
+            // the route's implementation of the same contract.
             unsafe { SLOTS.$name.get()($($arg),*) }
         }
-    )*};
+    };
+    (@routed_one $name:ident ($($arg:ident: $type:ty),*) -> $ret:ty {
+        absent: $absent:ident $(($absent_with:ident))?,
+        deciding: $deciding:ident $deciding_args:tt
+    }) => {
+        plain_hook!($name [] ($($arg: $type),*) -> $ret, via $name($($arg),*));
+    };
     (@via $($name:ident $(/ $ilp32:ident)? ($($parameters:tt)*) -> $ret:ty { $($how:tt)* })*) => {$(
         generate_exports!(@via_one $name [$($ilp32)?] ($($parameters)*) -> $ret { $($how)* });
     )*};
     (@via_one $name:ident [$($ilp32:ident)?] ($($arg:ident: $type:ty),*) -> $ret:ty {
-        $(guard: $checked:ident = $guard:ident ($($guard_arg:expr),*),)?
+        guard: $checked:ident = $guard:ident ($($guard_arg:expr),*),
         via: $slot:ident ($($forward:expr),*)
     }) => {
         #[cfg_attr(not(test), unsafe(export_name = cxx_symbol!($name $(/ $ilp32)?)))]
         pub unsafe extern "C" fn $name($($arg: $type),*) -> $ret {
-            $(let $checked = match guards::$guard($($guard_arg),*) {
+            let $checked = match guards::$guard($($guard_arg),*) {
                 Ok(checked) => checked,
                 Err(refusal) => return refusal,
-            };)?
+            };
             // SAFETY: as for the routed functions: this function's contract
             // is the slot's function's, for the arguments forwarded.
             unsafe { SLOTS.$slot.get()($($forward),*) }
@@ -119,7 +129,165 @@ macro_rules! generate_exports {
             unsafe { RUNTIME.get()($($arg),*) }
         }
     };
+    (@via_one $name:ident [$($ilp32:ident)?] ($($arg:ident: $type:ty),*) -> $ret:ty {
+        via: $slot:ident ($($forward:ident),*)
+    }) => {
+        plain_hook!($name [$($ilp32)?] ($($arg: $type),*) -> $ret, via $slot($($forward),*));
+    };
 }
+
+/// An export that only forwards through a slot: its whole body is
+/// [`jump_through!`], so the slot's function runs with the caller's
+/// arguments, stack and return address, as if called directly. The
+/// forwarded arguments must be the export's first ones, in order (checked at
+/// build time): extra ones, such as `operator delete`'s size, are left where
+/// the caller put them, which the C calling conventions allow.
+macro_rules! plain_hook {
+    ($name:ident [$($ilp32:ident)?] ($($arg:ident: $type:ty),*) -> $ret:ty,
+     via $slot:ident ($($forward:ident),*)) => {
+        #[cfg_attr(not(test), unsafe(export_name = cxx_symbol!($name $(/ $ilp32)?)))]
+        #[inline(never)]
+        #[allow(unused_variables)] // the jump passes them all on
+        pub unsafe extern "C" fn $name($($arg: $type),*) -> $ret {
+            const {
+                assert!(
+                    forwards_leading_arguments(
+                        &[$(stringify!($arg)),*],
+                        &[$(stringify!($forward)),*],
+                    ),
+                    concat!(stringify!($name), " must forward its first arguments, in order"),
+                );
+            }
+            // SAFETY: the caller upholds this function's C contract, which is
+            // the slot's function's for the arguments forwarded (the types
+            // are checked below); the jump leaves them, the stack and the
+            // return address as the caller made them.
+            unsafe { jump_through!($slot) }
+        }
+
+        const _: () = {
+            /// Never called: makes the compiler check that the slot takes the
+            /// forwarded arguments and returns what the export returns.
+            #[allow(dead_code, clippy::too_many_arguments)]
+            unsafe fn forwarded($($arg: $type),*) -> $ret {
+                // SAFETY: as for the export itself.
+                unsafe { SLOTS.$slot.get()($($forward),*) }
+            }
+        };
+    };
+}
+
+/// A local symbol at each slot of `SLOTS`, `memproxy_slot_<name>`: what the
+/// machine-code check of the exports (test-support's `hook_shape`) compares
+/// the address each export loads from with. Only in `.symtab`: neither
+/// exported nor mapped.
+macro_rules! generate_slot_labels {
+    (
+        core { $($core:ident $core_signature:tt -> $core_ret:ty { $($_c:tt)* })* }
+        takeovers { $($taken:ident $taken_signature:tt -> $taken_ret:ty { $($_t:tt)* })* }
+        $($exported_only:tt)*
+    ) => {
+        #[cfg(not(test))]
+        core::arch::global_asm!(
+            $(concat!(".set memproxy_slot_", stringify!($core), ", {slots} + {", stringify!($core), "}"),)*
+            $(concat!(".set memproxy_slot_", stringify!($taken), ", {slots} + {", stringify!($taken), "}"),)*
+            slots = sym SLOTS,
+            $($core = const core::mem::offset_of!(Slots, $core),)*
+            $($taken = const core::mem::offset_of!(Slots, $taken),)*
+        );
+    };
+}
+
+routed_functions!(generate_slot_labels);
+
+/// Whether `forwarded` names the first of `parameters`, in order.
+const fn forwards_leading_arguments(parameters: &[&str], forwarded: &[&str]) -> bool {
+    if forwarded.len() > parameters.len() {
+        return false;
+    }
+    let mut index = 0;
+    while index < forwarded.len() {
+        if !memproxy_common::families::same(parameters[index], forwarded[index]) {
+            return false;
+        }
+        index += 1;
+    }
+    true
+}
+
+/// Jumps to the function in `SLOTS.$slot`, as the whole body of a
+/// [`plain_hook!`]: one indirect jump through the slot on x86_64 (x86 loads
+/// are acquire loads already); on i686 the program counter from a thunk (a
+/// `call` to the next instruction would unbalance the return stack buffer,
+/// which is why glibc uses thunks too), then one indirect jump; on aarch64
+/// an acquire load (the `Release` store of a slot publishes the table state
+/// its function reads) into x16, the intra-procedure-call scratch register
+/// (x0-x7 hold arguments, x8 a returned struct's address), and a branch.
+///
+/// A stable Rust function with an inline-assembly body, not `global_asm!`:
+/// rustc's version script hides every symbol it did not define itself
+/// (rust-lang/rust#128071), and GNU ld refuses a second one. It relies on the
+/// function having no prologue, which rustc emits only with `opt-level = 0`
+/// or forced frame pointers; `build.rs` refuses both, and
+/// `tests/library.rs` checks every hook's machine code. `nostack` tells rustc
+/// the jump pushes nothing: without it, x86_64 aligned the stack for the
+/// assembly with a `push rax` first.
+#[cfg(target_arch = "x86_64")]
+macro_rules! jump_through {
+    ($slot:ident) => {
+        core::arch::asm!(
+            "jmp qword ptr [rip + {slots} + {offset}]",
+            slots = sym SLOTS,
+            offset = const core::mem::offset_of!(Slots, $slot),
+            options(noreturn, nostack),
+        )
+    };
+}
+
+#[cfg(target_arch = "x86")]
+macro_rules! jump_through {
+    ($slot:ident) => {
+        // AT&T syntax: LLVM's Intel syntax takes one symbol per memory operand.
+        core::arch::asm!(
+            "call memproxy_pc_thunk_eax",
+            "2:",
+            "jmp *({slots} + {offset} - 2b)(%eax)",
+            slots = sym SLOTS,
+            offset = const core::mem::offset_of!(Slots, $slot),
+            options(noreturn, nostack, att_syntax),
+        )
+    };
+}
+
+#[cfg(target_arch = "aarch64")]
+macro_rules! jump_through {
+    ($slot:ident) => {
+        core::arch::asm!(
+            "adrp x16, {slots} + {offset}",
+            "add x16, x16, :lo12:{slots} + {offset}",
+            "ldar x16, [x16]",
+            "br x16",
+            slots = sym SLOTS,
+            offset = const core::mem::offset_of!(Slots, $slot),
+            options(noreturn, nostack),
+        )
+    };
+}
+
+// The i686 hooks' program counter: the return address, in eax (free at the
+// entry of a cdecl function). Hidden: a local symbol, called directly.
+#[cfg(target_arch = "x86")]
+core::arch::global_asm!(
+    ".pushsection .text.memproxy_pc_thunk_eax,\"ax\",@progbits",
+    ".globl memproxy_pc_thunk_eax",
+    ".hidden memproxy_pc_thunk_eax",
+    ".type memproxy_pc_thunk_eax, @function",
+    "memproxy_pc_thunk_eax:",
+    "    mov eax, dword ptr [esp]",
+    "    ret",
+    ".size memproxy_pc_thunk_eax, . - memproxy_pc_thunk_eax",
+    ".popsection",
+);
 
 routed_functions!(generate_exports);
 
@@ -221,3 +389,22 @@ core::arch::global_asm!(
     "    ret",
     ".size rust_eh_personality, . - rust_eh_personality",
 );
+
+#[cfg(test)]
+mod tests {
+    use super::forwards_leading_arguments;
+
+    #[test]
+    fn a_plain_hook_forwards_its_first_arguments_in_order() {
+        let delete = ["block", "_size", "_align"];
+        assert!(forwards_leading_arguments(&delete, &["block"]));
+        assert!(forwards_leading_arguments(&delete, &["block", "_size"]));
+        assert!(forwards_leading_arguments(&["size"], &["size"]));
+        assert!(!forwards_leading_arguments(&delete, &["_size"]));
+        assert!(!forwards_leading_arguments(
+            &["align", "size"],
+            &["size", "align"]
+        ));
+        assert!(!forwards_leading_arguments(&["block"], &["block", "size"]));
+    }
+}
