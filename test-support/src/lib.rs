@@ -12,7 +12,9 @@
 //!   namespace, timeout) and its outcome, [`process::Ran`], whose every
 //!   failure message carries the command line that reproduces it;
 //! - [`namespace`]: the private mount namespace behind `/etc/ld.so.preload`;
-//! - [`debug_line`]: memproxy's `MEMPROXY_DEBUG` line, parsed.
+//! - [`debug_line`]: memproxy's `MEMPROXY_DEBUG` line, parsed;
+//! - [`foreign_elf`]: small 32-bit shared objects (i386, x32) made with the
+//!   host's binutils, for "another ABI" without installing its packages.
 //!
 //! Nothing here uses memproxy's own code: the tests judge the library, so
 //! they must not share its reading of the specification.
@@ -20,6 +22,7 @@
 pub mod artifacts;
 pub mod debug_line;
 pub mod files;
+pub mod foreign_elf;
 pub mod namespace;
 pub mod process;
 pub mod scratch;
