@@ -7,7 +7,7 @@
 //! `doctor` judges that combined order, and `run` uses the same search to
 //! find allocators by name.
 
-use memproxy_common::preload_list;
+use memproxy_common::preload_list::{self, Token};
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
@@ -142,30 +142,10 @@ pub enum Substituted {
     PlatformUnknown,
 }
 
-/// ld.so's token rule (`is_dst` in glibc's `elf/dl-load.c`, checked in
-/// 2.36): after `$`, either `{NAME}` or `NAME` not followed by a letter,
-/// digit or `_`. The token's length after the `$`, or 0.
-fn token_length(after_dollar: &[u8], name: &[u8]) -> usize {
-    if let Some(rest) = after_dollar.strip_prefix(b"{") {
-        return if rest.starts_with(name) && rest.get(name.len()) == Some(&b'}') {
-            name.len() + 2
-        } else {
-            0
-        };
-    }
-    let continues_identifier = after_dollar
-        .get(name.len())
-        .is_some_and(|&byte| byte.is_ascii_alphanumeric() || byte == b'_');
-    if after_dollar.starts_with(name) && !continues_identifier {
-        name.len()
-    } else {
-        0
-    }
-}
-
 /// Replaces `$LIB` with `lib` and `$PLATFORM` with `platform` in a preload
-/// entry, as `_dl_dst_substitute` does for the programs of one ABI;
-/// unknown `$NAME`s stay as written.
+/// entry, as `_dl_dst_substitute` does for the programs of one ABI (the
+/// token rule is `memproxy_common::preload_list::token_at`, which the
+/// library follows too); unknown `$NAME`s stay as written.
 pub fn substitute(entry: &[u8], lib: &str, platform: Option<&str>) -> Substituted {
     if !entry.contains(&b'/') {
         return Substituted::Literal;
@@ -176,27 +156,26 @@ pub fn substitute(entry: &[u8], lib: &str, platform: Option<&str>) -> Substitute
     let mut rest = entry;
     while let Some((&byte, after)) = rest.split_first() {
         rest = after;
-        if byte != b'$' {
+        let token = if byte == b'$' {
+            preload_list::token_at(after)
+        } else {
+            None
+        };
+        let Some((token, length)) = token else {
             expanded.push(byte);
             continue;
-        }
-        if token_length(rest, b"ORIGIN") > 0 {
-            return Substituted::Origin;
-        }
-        let (length, value) = match (token_length(rest, b"PLATFORM"), token_length(rest, b"LIB")) {
-            (0, 0) => {
-                expanded.push(b'$');
-                continue;
-            }
-            (0, length) => (length, Some(lib)),
-            (length, _) => (length, platform),
+        };
+        let value = match token {
+            Token::Origin => return Substituted::Origin,
+            Token::Platform => platform,
+            Token::Lib => Some(lib),
         };
         match value {
             Some(value) => expanded.extend_from_slice(value.as_bytes()),
             None => platform_unknown = true,
         }
         replaced = true;
-        rest = &rest[length..];
+        rest = after.get(length..).unwrap_or_default();
     }
     match (platform_unknown, replaced) {
         (true, _) => Substituted::PlatformUnknown,

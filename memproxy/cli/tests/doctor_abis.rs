@@ -359,3 +359,25 @@ fn platform_is_expanded_and_origin_is_flagged_unchecked() {
         "$ORIGIN is not a relative path: {report:#}"
     );
 }
+
+#[test]
+fn a_prefixed_only_allocator_named_with_lib_is_taken_as_preloaded() {
+    // The library takes an allocator that exports only a prefixed API
+    // (oneTBB's scalable_*) only when a preload list names it: it must read
+    // `$LIB` in that list as ld.so does.
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(dir.path(), "memproxy.conf", "top\n");
+    let preload = write(dir.path(), "ld.so.preload", "");
+    let ld_preload = format!("{}:/usr/$LIB/libtbbmalloc.so.2", lib_str());
+    let mut command = memproxy(&["doctor", "--json", "--preload-file", &preload]);
+    command
+        .env("MEMPROXY_CONF", &config)
+        .env("LD_PRELOAD", &ld_preload);
+
+    let report = json(&command.assert().code(0));
+    assert_eq!(report["objects"][1]["kind"], "allocator", "{report:#}");
+    assert_eq!(report["objects"][1]["api"], "oneTBB (scalable_*)");
+    let fields = &report["probe"]["decision"]["fields"];
+    assert_eq!(fields["route"], "custom", "{report:#}");
+    assert_eq!(fields["api"], "oneTBB (scalable_*)");
+}

@@ -10,6 +10,10 @@ pub use table::{ARCHES, Arch};
 /// The multiarch tuple (`x86_64-linux-gnu`, `i386-linux-gnu`, ...).
 pub const TUPLE: &str = env!("MEMPROXY_MULTIARCH");
 
+/// `lib/<tuple>`: what ld.so's `$LIB` becomes in this ABI's programs on
+/// Debian.
+pub const LIB_TOKEN: &str = concat!("lib/", env!("MEMPROXY_MULTIARCH"));
+
 /// `/lib/<tuple>`: through the merged-/usr symlink, the directory the
 /// packages install into.
 pub const LIB_DIR: &str = concat!("/lib/", env!("MEMPROXY_MULTIARCH"));
