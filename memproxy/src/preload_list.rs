@@ -28,12 +28,28 @@ pub fn names(path: &[u8], scratch: &mut [u8]) -> bool {
     file_names(scratch.get(..length).unwrap_or(&[]), path)
 }
 
+/// What ld.so put for `$LIB` and `$PLATFORM` in this process's entries:
+/// Debian's directory for the ABI this library is built for, and the
+/// kernel's AT_PLATFORM. `$ORIGIN` entries are taken to name nothing.
+fn token_values() -> preload_list::TokenValues<'static> {
+    let platform = sys::aux_string(libc::AT_PLATFORM);
+    preload_list::TokenValues {
+        origin: None,
+        platform: (!platform.is_empty()).then_some(platform),
+        lib: Some(memproxy_common::multiarch::LIB_TOKEN.as_bytes()),
+    }
+}
+
 fn variable_names(list: &[u8], path: &[u8]) -> bool {
-    preload_list::environment_entries(list).any(|entry| preload_list::entry_names(entry, path))
+    let values = token_values();
+    preload_list::environment_entries(list)
+        .any(|entry| preload_list::entry_names(entry, path, &values))
 }
 
 fn file_names(contents: &[u8], path: &[u8]) -> bool {
-    preload_list::file_entries(contents).any(|entry| preload_list::entry_names(entry, path))
+    let values = token_values();
+    preload_list::file_entries(contents)
+        .any(|entry| preload_list::entry_names(entry, path, &values))
 }
 
 #[cfg(test)]

@@ -10,12 +10,47 @@ use memproxy_common::settings::{self, CONFIG_VAR, DEBUG_VAR};
 use crate::decision::ConfigSource;
 use crate::sys::{self, EnvVar};
 
-/// The config path fixed at build time: `$PREFIX/etc/memproxy.conf`.
-const DEFAULT_CONFIG: &CStr =
-    match CStr::from_bytes_with_nul(concat!(env!("MEMPROXY_DEFAULT_CONFIG"), "\0").as_bytes()) {
-        Ok(path) => path,
-        Err(_) => panic!("the default config path must not contain NUL"),
-    };
+const DEFAULT_CONFIG_TEXT: &str = concat!(env!("MEMPROXY_DEFAULT_CONFIG"), "\0");
+
+/// The config path fixed at build time, `$PREFIX/etc/memproxy.conf`, as a
+/// NUL-terminated string under an exported name: `memproxy lib-dir` (and so
+/// install.sh) reads it from a built library of any architecture, and
+/// refuses one built for another prefix. The library reads its default from
+/// this very static, so the two cannot disagree.
+#[allow(unsafe_code)]
+#[cfg_attr(not(test), unsafe(no_mangle))]
+#[allow(non_upper_case_globals)]
+pub static memproxy_default_config: [u8; DEFAULT_CONFIG_TEXT.len()] = {
+    let mut bytes = [0u8; DEFAULT_CONFIG_TEXT.len()];
+    let mut index = 0;
+    while index < bytes.len() {
+        bytes[index] = DEFAULT_CONFIG_TEXT.as_bytes()[index];
+        index += 1;
+    }
+    bytes
+};
+
+/// [`memproxy_default_config`] as a C string.
+const DEFAULT_CONFIG: &CStr = match CStr::from_bytes_with_nul(&memproxy_default_config) {
+    Ok(path) => path,
+    Err(_) => panic!("the default config path must not contain NUL"),
+};
+
+#[cfg(test)]
+#[test]
+fn the_exported_config_path_has_the_name_every_part_looks_for() {
+    // The name is written once more here, as a Rust identifier; this keeps
+    // it equal to the one the command looks up.
+    assert_eq!(
+        memproxy_common::CONFIG_SYMBOL,
+        "memproxy_default_config",
+        "rename the static in settings.rs too"
+    );
+    assert_eq!(
+        DEFAULT_CONFIG.to_bytes(),
+        env!("MEMPROXY_DEFAULT_CONFIG").as_bytes()
+    );
+}
 
 pub struct Settings<'s> {
     /// `MEMPROXY_DEBUG`: print the decision.

@@ -67,9 +67,14 @@ fn exports_exactly_the_interposed_api() {
         .iter()
         .chain(&CXX_API)
         .chain(&TAKEN_OVER)
-        // The marker other copies recognise, and the pointer to the decision
-        // record `memproxy status` reads: names nothing else defines.
-        .chain(&["memproxy_version", "memproxy_decision"])
+        // The marker other copies recognise, the pointer to the decision
+        // record `memproxy status` reads, and the built-in config path
+        // install.sh checks: names nothing else defines.
+        .chain(&[
+            "memproxy_version",
+            "memproxy_decision",
+            "memproxy_default_config",
+        ])
         .map(|name| (*name).to_owned())
         .collect();
     assert_eq!(defined_exports(&file), expected);

@@ -14,7 +14,9 @@
 //! - [`namespace`]: the private mount namespace behind `/etc/ld.so.preload`;
 //! - [`debug_line`]: memproxy's `MEMPROXY_DEBUG` line, parsed;
 //! - [`hook_shape`]: the machine code of the library's plain hooks, for
-//!   x86_64, i686 and aarch64.
+//!   x86_64, i686 and aarch64;
+//! - [`foreign_elf`]: small 32-bit shared objects (i386, x32) made with the
+//!   host's binutils, for "another ABI" without installing its packages.
 //!
 //! Nothing here uses memproxy's own code: the tests judge the library, so
 //! they must not share its reading of the specification.
@@ -22,6 +24,7 @@
 pub mod artifacts;
 pub mod debug_line;
 pub mod files;
+pub mod foreign_elf;
 pub mod hook_shape;
 pub mod namespace;
 pub mod process;

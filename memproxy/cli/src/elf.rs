@@ -11,22 +11,13 @@ use memproxy_common::families::PREFIXED;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use object::{Architecture, Object, ObjectKind, ObjectSymbol};
+use memproxy_common::multiarch::{self, Arch};
+use object::{Object, ObjectKind, ObjectSection, ObjectSymbol};
 
 /// Defined only by libmemproxy.so.
 const MEMPROXY_MARKER: &str = memproxy_common::MARKER;
 /// Defined only by glibc's libc.so.6.
 const GLIBC_MARKER: &str = "gnu_get_libc_version";
-
-/// The machine this command was built for, which is the one its users'
-/// processes run on.
-const HOST_ARCHITECTURE: Architecture = if cfg!(target_arch = "x86_64") {
-    Architecture::X86_64
-} else if cfg!(target_arch = "aarch64") {
-    Architecture::Aarch64
-} else {
-    Architecture::Unknown
-};
 
 /// What the file is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,8 +29,12 @@ pub enum Kind {
     /// names.
     LinkerScript { real_object: Option<PathBuf> },
     /// ELF for another class or machine (a 32-bit build, say): ld.so fails
-    /// with "wrong ELF class" or skips it.
-    WrongMachine { found: String },
+    /// with "wrong ELF class" or skips it. `arch` is its row in the
+    /// architecture table, if it has one.
+    WrongMachine {
+        found: String,
+        arch: Option<&'static Arch>,
+    },
     /// ELF, but an executable or relocatable object rather than a shared
     /// object.
     NotSharedObject,
@@ -67,8 +62,15 @@ impl Exports {
     }
 }
 
-/// Reads and classifies the file at `path`, which must be a regular file.
+/// Reads and classifies the file at `path`, which must be a regular file,
+/// for this machine's programs.
 pub fn inspect(path: &Path) -> io::Result<Kind> {
+    inspect_for(path, multiarch::host())
+}
+
+/// Reads and classifies the file at `path` for the programs of `wanted`
+/// (`None`: an architecture missing from the table, which nothing fits).
+pub fn inspect_for(path: &Path, wanted: Option<&'static Arch>) -> io::Result<Kind> {
     let mut head = [0u8; 64];
     let mut file = std::fs::File::open(path)?;
     let length = read_up_to(&mut file, &mut head)?;
@@ -88,19 +90,84 @@ pub fn inspect(path: &Path) -> io::Result<Kind> {
     let Ok(object) = object::File::parse(&*data) else {
         return Ok(Kind::NotElf);
     };
-    if object.architecture() != HOST_ARCHITECTURE || !object.is_64() {
+    let identity = Identity::of(&object);
+    let arch = identity.and_then(|identity| identity.arch());
+    if wanted.is_none() || arch != wanted {
         return Ok(Kind::WrongMachine {
-            found: format!(
-                "{:?}, {}-bit",
-                object.architecture(),
-                if object.is_64() { 64 } else { 32 }
-            ),
+            found: identity.map_or_else(|| "not ELF".to_owned(), |identity| identity.describe()),
+            arch,
         });
     }
     if object.kind() != ObjectKind::Dynamic {
         return Ok(Kind::NotSharedObject);
     }
     Ok(Kind::SharedObject(exports(&object)))
+}
+
+/// What the ELF header says about the machine an object is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Identity {
+    pub bits: u8,
+    pub little_endian: bool,
+    pub machine: u16,
+    pub flags: u32,
+}
+
+impl Identity {
+    /// The header's class, byte order, `e_machine` and `e_flags`.
+    pub fn of(object: &object::File<'_>) -> Option<Identity> {
+        use object::read::elf::{ElfFile, FileHeader};
+        fn fields<H: FileHeader<Endian = object::Endianness>>(
+            elf: &ElfFile<'_, H>,
+            bits: u8,
+        ) -> Identity {
+            let (header, endian) = (elf.elf_header(), elf.endian());
+            Identity {
+                bits,
+                little_endian: elf.is_little_endian(),
+                machine: header.e_machine(endian),
+                flags: header.e_flags(endian),
+            }
+        }
+        match object {
+            object::File::Elf32(elf) => Some(fields(elf, 32)),
+            object::File::Elf64(elf) => Some(fields(elf, 64)),
+            _ => None,
+        }
+    }
+
+    /// Its row in the architecture table.
+    pub fn arch(&self) -> Option<&'static Arch> {
+        multiarch::of_elf(self.bits, self.little_endian, self.machine, self.flags)
+    }
+
+    /// "i386-linux-gnu, 32-bit", or the raw header fields for a machine the
+    /// table lacks.
+    pub fn describe(&self) -> String {
+        match self.arch() {
+            Some(arch) => format!("{}, {}-bit", arch.tuple, self.bits),
+            None => format!(
+                "ELF machine {}, {}-bit {}-endian, flags {:#x}",
+                self.machine,
+                self.bits,
+                if self.little_endian { "little" } else { "big" },
+                self.flags
+            ),
+        }
+    }
+}
+
+/// The bytes of the defined data symbol `name`, as stored in the file.
+pub fn symbol_bytes(object: &object::File<'_>, name: &str) -> Option<Vec<u8>> {
+    let symbol = object
+        .dynamic_symbols()
+        .find(|symbol| symbol.is_definition() && symbol.name() == Ok(name))?;
+    let section = object.section_by_index(symbol.section_index()?).ok()?;
+    let size = usize::try_from(symbol.size()).ok()?;
+    let offset = usize::try_from(symbol.address().checked_sub(section.address())?).ok()?;
+    let data = section.data().ok()?;
+    data.get(offset..offset.checked_add(size)?)
+        .map(<[u8]>::to_vec)
 }
 
 /// Fills `buf` from `file` as far as the file goes; the count read.
@@ -117,7 +184,7 @@ pub fn read_up_to(file: &mut std::fs::File, buf: &mut [u8]) -> io::Result<usize>
     Ok(filled)
 }
 
-fn exports(object: &object::File<'_>) -> Exports {
+pub fn exports(object: &object::File<'_>) -> Exports {
     let mut found = Exports::default();
     let mut prefixed: Option<usize> = None;
     for symbol in object.dynamic_symbols() {

@@ -211,7 +211,7 @@ pub fn describe_unusable(kind: &Kind, wrong_exports: &str) -> String {
         Kind::LinkerScript { real_object: None } => {
             "it is a GNU ld linker script, which ld.so rejects (invalid ELF header)".to_owned()
         }
-        Kind::WrongMachine { found } => {
+        Kind::WrongMachine { found, .. } => {
             format!("it is built for another machine or word size ({found}); ld.so skips it")
         }
         Kind::NotSharedObject => {

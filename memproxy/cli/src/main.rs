@@ -11,6 +11,7 @@ mod debug_line;
 mod doctor;
 mod elf;
 mod explain;
+mod lib_dir;
 mod library;
 mod lifecycle;
 mod preload;
@@ -82,6 +83,9 @@ enum Command {
     Disable(lifecycle::DisableArgs),
     /// Show which allocator serves each running process, as it decided
     Status(status::Args),
+    /// Print where a built libmemproxy.so goes under the prefix
+    /// (lib/<multiarch tuple>, found by ld.so's $LIB)
+    LibDir(lib_dir::Args),
 }
 
 fn main() -> ExitCode {
@@ -95,6 +99,7 @@ fn main() -> ExitCode {
         Command::Enable(args) => (lifecycle::enable(args), args.json, EXIT_ERROR),
         Command::Disable(args) => (lifecycle::disable(args), args.json, EXIT_ERROR),
         Command::Status(args) => (status::run(args), args.json, EXIT_ERROR),
+        Command::LibDir(args) => (lib_dir::run(args), args.json, EXIT_ERROR),
     };
     match result {
         Ok(status) => ExitCode::from(status),

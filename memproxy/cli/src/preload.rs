@@ -7,7 +7,7 @@
 //! `doctor` judges that combined order, and `run` uses the same search to
 //! find allocators by name.
 
-use memproxy_common::preload_list;
+use memproxy_common::preload_list::{self, Token};
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
@@ -125,6 +125,65 @@ pub fn join(names: &[&OsStr]) -> OsString {
     joined
 }
 
+/// A preload entry with ld.so's dynamic string tokens replaced for the
+/// programs of one ABI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Substituted {
+    /// No token ld.so replaces: no `$ORIGIN`, `$PLATFORM` or `$LIB` (or
+    /// `${...}`), or no `/`, since ld.so expands tokens only in paths.
+    Literal,
+    /// The path the programs of that ABI load.
+    Path(Vec<u8>),
+    /// `$ORIGIN`: each program's own directory (and, in a setuid program,
+    /// nothing that ld.so honours).
+    Origin,
+    /// `$PLATFORM`, whose value for that ABI is not known here: ld.so, when
+    /// it has none either, drops the entry.
+    PlatformUnknown,
+}
+
+/// Replaces `$LIB` with `lib` and `$PLATFORM` with `platform` in a preload
+/// entry, as `_dl_dst_substitute` does for the programs of one ABI (the
+/// token rule is `memproxy_common::preload_list::token_at`, which the
+/// library follows too); unknown `$NAME`s stay as written.
+pub fn substitute(entry: &[u8], lib: &str, platform: Option<&str>) -> Substituted {
+    if !entry.contains(&b'/') {
+        return Substituted::Literal;
+    }
+    let mut expanded = Vec::with_capacity(entry.len() + 32);
+    let mut replaced = false;
+    let mut platform_unknown = false;
+    let mut rest = entry;
+    while let Some((&byte, after)) = rest.split_first() {
+        rest = after;
+        let token = if byte == b'$' {
+            preload_list::token_at(after)
+        } else {
+            None
+        };
+        let Some((token, length)) = token else {
+            expanded.push(byte);
+            continue;
+        };
+        let value = match token {
+            Token::Origin => return Substituted::Origin,
+            Token::Platform => platform,
+            Token::Lib => Some(lib),
+        };
+        match value {
+            Some(value) => expanded.extend_from_slice(value.as_bytes()),
+            None => platform_unknown = true,
+        }
+        replaced = true;
+        rest = after.get(length..).unwrap_or_default();
+    }
+    match (platform_unknown, replaced) {
+        (true, _) => Substituted::PlatformUnknown,
+        (false, true) => Substituted::Path(expanded),
+        (false, false) => Substituted::Literal,
+    }
+}
+
 /// Where ld.so would find `name`: the path itself when it holds `/`
 /// (relative to the current directory), else the library search.
 pub fn locate(name: &[u8]) -> Option<PathBuf> {
@@ -187,6 +246,52 @@ fn split_once<'a>(haystack: &'a [u8], needle: &[u8]) -> Option<(&'a [u8], &'a [u
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tokens_are_replaced_as_ld_so_replaces_them() {
+        let lib = "lib/i386-linux-gnu";
+        let path = |text: &str| Substituted::Path(text.as_bytes().to_vec());
+        assert_eq!(
+            substitute(b"/usr/local/$LIB/libmemproxy.so", lib, Some("i686")),
+            path("/usr/local/lib/i386-linux-gnu/libmemproxy.so")
+        );
+        assert_eq!(
+            substitute(b"/opt/${PLATFORM}/${LIB}/a.so", lib, Some("i686")),
+            path("/opt/i686/lib/i386-linux-gnu/a.so")
+        );
+        assert_eq!(
+            substitute(b"/opt/$PLATFORM/$LIB", lib, Some("i686")),
+            path("/opt/i686/lib/i386-linux-gnu")
+        );
+        // Not tokens: a longer identifier, an unclosed brace, an unknown
+        // name, and no slash at all (ld.so then searches the name as is).
+        for literal in [
+            &b"/opt/$LIBX/a.so"[..],
+            b"/opt/$LIB_2/a.so",
+            b"/opt/${LIB/a.so",
+            b"/opt/$HOME/a.so",
+            b"$LIB",
+            b"lib$LIB.so",
+        ] {
+            assert_eq!(substitute(literal, lib, Some("i686")), Substituted::Literal);
+        }
+        assert_eq!(
+            substitute(b"/opt/$LIB.d/a.so", lib, None),
+            path("/opt/lib/i386-linux-gnu.d/a.so")
+        );
+        assert_eq!(
+            substitute(b"$ORIGIN/../$LIB/a.so", lib, Some("i686")),
+            Substituted::Origin
+        );
+        assert_eq!(
+            substitute(b"/opt/${ORIGIN}/a.so", lib, Some("i686")),
+            Substituted::Origin
+        );
+        assert_eq!(
+            substitute(b"/opt/$PLATFORM/a.so", lib, None),
+            Substituted::PlatformUnknown
+        );
+    }
 
     #[test]
     fn environment_splits_at_spaces_and_colons_only() {

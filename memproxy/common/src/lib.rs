@@ -18,7 +18,8 @@
 //! - [`civil`]: calendar dates for reports;
 //! - [`multiarch`]: Debian's library directory for the target;
 //! - [`namespace`]: making sure a mount namespace's binds stay in it;
-//! - [`MARKER`]: the symbol only libmemproxy.so defines.
+//! - [`MARKER`]: the symbol only libmemproxy.so defines, and
+//!   [`CONFIG_SYMBOL`], its built-in config path.
 
 #![no_std]
 
@@ -35,6 +36,12 @@ pub mod settings;
 /// A data symbol only libmemproxy.so defines: finding it in an object says
 /// the object is memproxy, whatever its file is called.
 pub const MARKER: &str = "memproxy_version";
+
+/// The data symbol holding a libmemproxy.so's built-in config path
+/// (`$MEMPROXY_PREFIX/etc/memproxy.conf`), NUL-terminated: install.sh checks
+/// through `memproxy lib-dir` that a library built elsewhere reads the
+/// config it installs.
+pub const CONFIG_SYMBOL: &str = "memproxy_default_config";
 
 /// No path passed to `execve`, read from `/proc/self/exe` or named by
 /// `MEMPROXY_CONF` is longer than this, its NUL included (`PATH_MAX`).

@@ -12,6 +12,7 @@
 //!   memproxy decide;
 //! - [`probe`]: running a program under the set-up and reading its verdict.
 
+mod abis;
 mod order;
 mod probe;
 
@@ -37,6 +38,15 @@ order (libmemproxy.so before every object that defines malloc, a custom
 allocator after it); summarises the config like `memproxy check`; then runs
 the probe (/bin/true unless --probe) with MEMPROXY_DEBUG=1 and reports the
 route the library actually chose. Every problem comes with its fix.
+
+Entries may use ld.so's $LIB, $PLATFORM and $ORIGIN (or ${LIB}, ...): they
+are expanded for this machine's programs, and every entry is also checked
+for the programs of each other ABI installed here (an ABI counts when its
+libc, /lib/<tuple>/libc.so.6, is): on a multilib host one preload line must
+serve 64-bit and 32-bit programs alike, e.g.
+  /usr/local/$LIB/libmemproxy.so /usr/$LIB/libjemalloc.so.2
+An entry with $ORIGIN differs for each program's directory: it is flagged,
+never checked.
 
 With --preload-file FILE, that file is judged instead of /etc/ld.so.preload,
 and the probe appends its entries to LD_PRELOAD: a way to try a preload file
@@ -85,6 +95,9 @@ struct Diagnosis {
     preload_file: String,
     /// "read", "absent", or why it was not read.
     preload_file_state: String,
+    /// The ABIs whose programs run here (the host's first): every entry
+    /// is checked for each.
+    abis: Vec<abis::Abi>,
     objects: Vec<Listed>,
     config: ConfigSummary,
     probe: Probe,
@@ -120,11 +133,14 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
             .map(|name| (ListSource::File, name)),
     );
     let Checks {
-        objects,
+        mut objects,
         config,
         mut findings,
     } = check_set_up(names, &config_file::choose(None));
     findings.extend(comments);
+    let other_abis = abis::installed_others();
+    abis::judge(&mut objects, &other_abis, &mut findings);
+    let installed_abis: Vec<abis::Abi> = abis::host().into_iter().chain(other_abis).collect();
 
     let probe_ld_preload = emulated_file.as_ref().map(|_| {
         let mut all: Vec<&OsStr> = Vec::new();
@@ -144,6 +160,7 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
         ld_preload: ld_preload.as_ref().map(shown_os),
         preload_file: shown_os(&preload_file),
         preload_file_state,
+        abis: installed_abis,
         objects,
         config,
         probe,
@@ -171,10 +188,11 @@ pub struct Checks {
 /// object for this machine's class and architecture, a linker script, what
 /// it defines), their order, and the config's errors and warnings.
 pub fn check_set_up(names: Vec<(ListSource, Vec<u8>)>, config: &ConfigPath) -> Checks {
+    let host = abis::host();
     let objects: Vec<Listed> = names
         .into_iter()
         .enumerate()
-        .map(|(index, (source, name))| order::inspect_entry(index + 1, source, name))
+        .map(|(index, (source, name))| order::inspect_entry(index + 1, source, name, host.as_ref()))
         .collect();
     let mut findings = Vec::new();
     order::judge_entries(&objects, &mut findings);
@@ -276,6 +294,19 @@ fn print_text(diagnosis: &Diagnosis) {
         "preload file {}: {}",
         diagnosis.preload_file, diagnosis.preload_file_state
     );
+    let abis: Vec<String> = diagnosis
+        .abis
+        .iter()
+        .map(|abi| {
+            format!(
+                "{}{} ($PLATFORM={})",
+                abi.tuple,
+                if abi.host { ", this machine's" } else { "" },
+                abi.platform.as_deref().unwrap_or("unknown")
+            )
+        })
+        .collect();
+    println!("programs     {}", abis.join("; "));
     print_objects(&diagnosis.objects);
     print_config(&diagnosis.config);
     probe::print_probe(&diagnosis.probe);
@@ -316,6 +347,15 @@ pub fn print_objects(objects: &[Listed]) {
                 object.source.label(),
                 object.name
             );
+            for abi in &object.abis {
+                let place = abi.path.as_ref().or(abi.expanded.as_ref());
+                println!(
+                    "       for {}: {}[{}]",
+                    abi.tuple,
+                    place.map(|place| format!("{place} ")).unwrap_or_default(),
+                    abi.state
+                );
+            }
         }
     }
 }

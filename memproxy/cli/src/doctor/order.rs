@@ -10,9 +10,10 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use super::abis::Abi;
 use crate::elf::{self, Kind};
 use crate::library::{self, DEFAULT_ALLOCATOR};
-use crate::preload::{self, ListSource, SYSTEM_PRELOAD_FILE};
+use crate::preload::{self, ListSource, SYSTEM_PRELOAD_FILE, Substituted};
 use crate::report::Finding;
 use crate::shown::{shown, shown_os};
 
@@ -36,23 +37,42 @@ pub struct Listed {
     /// The prefixed allocator API it exports instead of `malloc`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) api: Option<&'static str>,
+    /// The entry with ld.so's `$LIB` and `$PLATFORM` replaced for this
+    /// machine's programs, when it has them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) expanded: Option<String>,
+    /// What it gives the programs of every other ABI installed here.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(super) abis: Vec<super::abis::AbiEntry>,
     #[serde(skip)]
-    raw_name: Vec<u8>,
+    pub(super) raw_name: Vec<u8>,
     #[serde(skip)]
-    found: Found,
+    pub(super) found: Found,
 }
 
 /// What is at the place ld.so will look.
 #[derive(Debug)]
-enum Found {
+pub(super) enum Found {
     Missing,
     Unreadable(std::io::Error),
     File(Kind),
+    /// The entry has `$ORIGIN`: a different file for each program's
+    /// directory.
+    OriginDependent,
+    /// The entry has `$PLATFORM`, and this process has no AT_PLATFORM.
+    PlatformUnknown,
 }
 
 impl Listed {
-    fn label(&self) -> String {
-        format!("'{}' ({} entry)", self.name, self.source.label())
+    pub(super) fn label(&self) -> String {
+        match &self.expanded {
+            Some(expanded) => format!(
+                "'{}' ({} entry, {expanded} here)",
+                self.name,
+                self.source.label()
+            ),
+            None => format!("'{}' ({} entry)", self.name, self.source.label()),
+        }
     }
 
     fn exports(&self) -> Option<&elf::Exports> {
@@ -64,12 +84,30 @@ impl Listed {
 }
 
 /// Finds the entry `name` the way ld.so would, and says what it is.
-pub(super) fn inspect_entry(position: usize, source: ListSource, name: Vec<u8>) -> Listed {
-    let path = preload::locate(&name);
-    let found = match path.as_deref().map(elf::inspect) {
-        None => Found::Missing,
-        Some(Err(error)) => Found::Unreadable(error),
-        Some(Ok(kind)) => Found::File(kind),
+/// Tokens are replaced for this machine's programs, as ld.so does.
+pub(super) fn inspect_entry(
+    position: usize,
+    source: ListSource,
+    name: Vec<u8>,
+    host: Option<&Abi>,
+) -> Listed {
+    let substituted = match host {
+        Some(host) => preload::substitute(&name, &host.lib_token(), host.platform.as_deref()),
+        None => Substituted::Literal,
+    };
+    let (path, found, expanded) = match substituted {
+        Substituted::Origin => (None, Found::OriginDependent, None),
+        Substituted::PlatformUnknown => (None, Found::PlatformUnknown, None),
+        Substituted::Literal => {
+            let path = preload::locate(&name);
+            let found = inspect_located(path.as_deref());
+            (path, found, None)
+        }
+        Substituted::Path(expanded) => {
+            let path = preload::locate(&expanded);
+            let found = inspect_located(path.as_deref());
+            (path, found, Some(shown(&expanded)))
+        }
     };
     let exports = match &found {
         Found::File(Kind::SharedObject(exports)) => Some(exports.clone()),
@@ -83,8 +121,18 @@ pub(super) fn inspect_entry(position: usize, source: ListSource, name: Vec<u8>) 
         kind: kind_label(&found),
         defines_malloc: exports.as_ref().is_some_and(|exports| exports.malloc),
         api: exports.and_then(|exports| exports.prefixed_api),
+        expanded,
+        abis: Vec::new(),
         raw_name: name,
         found,
+    }
+}
+
+fn inspect_located(path: Option<&Path>) -> Found {
+    match path.map(elf::inspect) {
+        None => Found::Missing,
+        Some(Err(error)) => Found::Unreadable(error),
+        Some(Ok(kind)) => Found::File(kind),
     }
 }
 
@@ -92,6 +140,8 @@ fn kind_label(found: &Found) -> &'static str {
     let kind = match found {
         Found::Missing => return "missing",
         Found::Unreadable(_) => return "unreadable",
+        Found::OriginDependent => return "origin-dependent",
+        Found::PlatformUnknown => return "platform-unknown",
         Found::File(kind) => kind,
     };
     match kind {
@@ -136,6 +186,32 @@ pub(super) fn judge_entries(objects: &[Listed], findings: &mut Vec<Finding>) {
                 )
                 .with_fix("make it readable, or remove the entry"),
             ),
+            Found::OriginDependent => Some(
+                Finding::warning(
+                    "origin-token",
+                    format!(
+                        "{label} uses $ORIGIN, which ld.so replaces with each program's own \
+                         directory: doctor cannot check it for every program, and checks it for \
+                         none; setuid programs load it only where it expands into a system \
+                         library directory, and never from LD_PRELOAD (ld.so ignores every \
+                         LD_PRELOAD entry with a '/' in them)"
+                    ),
+                )
+                .with_fix(
+                    "name the object by its absolute path; $LIB, unlike $ORIGIN, serves every \
+                     program, one object per architecture",
+                ),
+            ),
+            Found::PlatformUnknown => Some(
+                Finding::warning(
+                    "platform-unknown",
+                    format!(
+                        "{label} uses $PLATFORM, but this process has no AT_PLATFORM: doctor \
+                         cannot tell which file ld.so loads (ld.so itself drops such an entry)"
+                    ),
+                )
+                .with_fix("name the directory instead of $PLATFORM"),
+            ),
             Found::File(Kind::SharedObject(_)) => None,
             Found::File(Kind::LinkerScript { real_object }) => {
                 Some(linker_script(&label, real_object.as_deref()))
@@ -154,7 +230,9 @@ pub(super) fn judge_entries(objects: &[Listed], findings: &mut Vec<Finding>) {
             ),
         };
         findings.extend(finding);
-        let relative = object.raw_name.contains(&b'/') && !object.raw_name.starts_with(b"/");
+        let relative = object.raw_name.contains(&b'/')
+            && !object.raw_name.starts_with(b"/")
+            && !matches!(object.found, Found::OriginDependent);
         if relative {
             findings.push(
                 Finding::warning(
