@@ -22,13 +22,13 @@ use benches::artifacts::Artifacts;
 use benches::callgrind::{self, Run};
 use benches::mode::Mode;
 use benches::setup::{self, Route, Setup};
-use benches::stats::Spread;
 use benches::summary::{
     self, DispatchReport, DispatchRow, EXTRA_INSTRUCTIONS_PER_CALL_LIMIT,
     INSTRUCTIONS_PER_CALL_RESOLUTION, Provenance, RATIO_LIMIT, RATIO_TARGET_WORKLOAD, TargetCheck,
 };
 use benches::workload::{self, Server, Workload};
 use criterion::{Criterion, Throughput};
+use memproxy_measure::stats::Spread;
 
 /// The program name memproxy sees: listed in the excluded config only.
 const FIXTURE_NAME: &str = "bench-workload";

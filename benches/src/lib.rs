@@ -22,6 +22,5 @@ pub mod artifacts;
 pub mod callgrind;
 pub mod mode;
 pub mod setup;
-pub mod stats;
 pub mod summary;
 pub mod workload;

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::mode::Mode;
-use crate::stats::Spread;
+use memproxy_measure::stats::Spread;
 
 /// At most this many extra instructions per allocator call, against the
 /// allocator preloaded directly.
