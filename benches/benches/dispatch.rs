@@ -126,17 +126,13 @@ fn run(mode: Mode) -> Result<(), String> {
         targets: targets(&rows),
         rows,
     };
-    let summary_path = summary::write_part(
+    summary::publish(
         &artifacts.summary_dir(mode),
         summary::DISPATCH_PART,
         &report,
+        &summary::render_dispatch(&report),
+        &report.targets,
     )?;
-    println!("\n{}", summary::render_dispatch(&report));
-    println!(
-        "{}",
-        summary::render_targets(&report.targets.iter().collect::<Vec<_>>())
-    );
-    println!("Summary: {}", summary_path.display());
     println!(
         "Plots: {}",
         artifacts

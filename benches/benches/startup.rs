@@ -126,14 +126,13 @@ fn run(mode: Mode) -> Result<(), String> {
         rows,
         scan,
     };
-    let summary_path =
-        summary::write_part(&artifacts.summary_dir(mode), summary::STARTUP_PART, &report)?;
-    println!("\n{}", summary::render_startup(&report));
-    println!(
-        "{}",
-        summary::render_targets(&report.targets.iter().collect::<Vec<_>>())
-    );
-    println!("Summary: {}", summary_path.display());
+    summary::publish(
+        &artifacts.summary_dir(mode),
+        summary::STARTUP_PART,
+        &report,
+        &summary::render_startup(&report),
+        &report.targets,
+    )?;
     Ok(())
 }
 
