@@ -741,6 +741,48 @@ mod tests {
     }
 
     #[test]
+    fn the_programs_table_has_a_column_per_route_and_allocator() {
+        let spread = |value: f64| Spread::of(&[value]).unwrap();
+        let row = |allocator: &str, route: &str, memproxy_instructions: u64| ProgramRow {
+            program: "sort".into(),
+            allocator: allocator.into(),
+            route: route.into(),
+            base_instructions: 1_000_000,
+            memproxy_instructions,
+            extra_instructions_percent: (memproxy_instructions as f64 / 1e6 - 1.0) * 100.0,
+            base_wall_ms: spread(10.0),
+            memproxy_wall_ms: spread(10.1),
+            wall_ratio: spread(1.01),
+            base_max_rss_kib: spread(2048.0),
+            memproxy_max_rss_kib: spread(3072.0),
+        };
+        let report = ProgramsReport {
+            provenance: Provenance::now(Mode::Quick, "abc", Path::new("/m.so"), &[]),
+            rounds: 1,
+            commands: vec![("sort".into(), "/usr/bin/sort $WORK/lines.txt".into())],
+            rows: vec![
+                row("jemalloc", "custom", 1_006_000),
+                row("glibc", "excluded", 1_020_000),
+            ],
+            targets: Vec::new(),
+        };
+        let table = render_programs(&report);
+        assert!(
+            table.contains("| program | jemalloc | glibc (excluded) |"),
+            "{table}"
+        );
+        assert!(
+            table.contains("| sort | +0.600% x1.010 | +2.000% x1.010 |"),
+            "{table}"
+        );
+        assert!(table.contains("| sort | jemalloc | 1,000,000 | 1,006,000 | +6,000 (+0.600%)"));
+        assert!(table.contains("| 2.0 | 3.0 |"), "peak RSS in MiB: {table}");
+        // A summary written before this part existed still reads.
+        let old: Summary = serde_json::from_str(r#"{"dispatch": null, "startup": null}"#).unwrap();
+        assert!(old.programs.is_none());
+    }
+
+    #[test]
     fn targets_list_misses_and_count_the_rest() {
         let checks = [
             TargetCheck::at_most("instr", "a".into(), 2.0, 2.0, "instructions/call"),
