@@ -397,7 +397,7 @@ fn report(
         max_rss: winner(|figures| figures.max_rss_kib.median),
     };
     let config_name = shown(basename(args.command.command[0].as_bytes()));
-    let sentences = sentences(&setup_reports, &winners, &config_name);
+    let sentences = sentences(&setup_reports, &config_name);
     Report {
         command: args.command.command.iter().map(shown_os).collect(),
         mode: if lib.is_some() {
@@ -467,7 +467,7 @@ fn with_stderr(what: String, run: &Measured) -> String {
 }
 
 /// The verdict in words, one sentence per allocator, then the advice.
-fn sentences(setups: &[SetUpReport], winners: &Winners, config_name: &str) -> Vec<String> {
+fn sentences(setups: &[SetUpReport], config_name: &str) -> Vec<String> {
     let mut sentences = Vec::new();
     let reference = &setups[0];
     if let Some(flag) = &reference.flag {
@@ -513,14 +513,25 @@ fn sentences(setups: &[SetUpReport], winners: &Winners, config_name: &str) -> Ve
         }
     }
     let advice = format!("add `{config_name}` to memproxy.conf");
-    sentences.push(match winners.wall.as_deref() {
-        Some(REFERENCE) => {
-            format!("glibc is the fastest here: to keep glibc for this program, {advice}.")
-        }
-        Some(fastest) => format!(
-            "{fastest} is the fastest here; to keep glibc for this program instead, {advice}."
+    // Faster means measurably so: the middle half of the rounds' ratios
+    // below 1.
+    let fastest = setups[1..]
+        .iter()
+        .filter_map(|setup| {
+            let wall = &setup.figures.as_ref()?.vs_glibc.as_ref()?.wall;
+            (wall.p75 < 1.0).then_some((setup.name.as_str(), wall.median))
+        })
+        .min_by(|a, b| a.1.total_cmp(&b.1));
+    sentences.push(match fastest {
+        Some((name, ratio)) => format!(
+            "{name} is the fastest here ({:.0}% faster than glibc); to keep glibc for this \
+             program instead, {advice}.",
+            (1.0 - ratio) * 100.0
         ),
-        None => format!("To keep glibc for this program, {advice}."),
+        None => format!(
+            "No allocator is measurably faster than glibc here: to keep glibc for this \
+             program, {advice}."
+        ),
     });
     sentences
 }
