@@ -591,7 +591,8 @@ pub fn render_programs(report: &ProgramsReport) -> String {
             row.memproxy_max_rss_kib.median / 1024.0,
         );
     }
-    out += "\nCommands (inputs generated in `target/bench-summary/work/programs/`):\n\n";
+    out += "\nCommands (`$WORK` is `target/bench-summary/work/programs/`, where the inputs \
+            are generated):\n\n";
     for (program, command) in &report.commands {
         let _ = writeln!(out, "- {program}: `{command}`");
     }
