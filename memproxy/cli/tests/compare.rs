@@ -342,7 +342,7 @@ fn a_progress_line_shows_on_a_terminal() {
         .args(["--quiet", "--return", "--command", &line, "/dev/null"])
         .env_remove("LD_PRELOAD")
         .output()
-        .expect("script(1) from bsdutils runs");
+        .expect("script(1) runs (apt-get install bsdutils)");
     let text = String::from_utf8_lossy(&shown.stdout);
     assert!(shown.status.success(), "{text}");
     for progress in [
