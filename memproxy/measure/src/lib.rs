@@ -7,5 +7,8 @@
 //! - [`stats`]: interleaved rounds (a rotating order), medians and
 //!   quartiles, ratios paired within a round.
 
+// The one unsafe call, `wait4`, says why it holds.
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 pub mod child;
 pub mod stats;
