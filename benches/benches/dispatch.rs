@@ -23,13 +23,13 @@ use benches::callgrind;
 use benches::dispatch_setups;
 use benches::mode::Mode;
 use benches::setup::{self, Route, Setup};
-use benches::stats::Spread;
 use benches::summary::{
     self, DispatchReport, DispatchRow, EXTRA_INSTRUCTIONS_PER_CALL_LIMIT,
     INSTRUCTIONS_PER_CALL_RESOLUTION, Provenance, RATIO_LIMIT, RATIO_TARGET_WORKLOAD, TargetCheck,
 };
 use benches::workload::{self, Server, Workload};
 use criterion::{Criterion, Throughput};
+use memproxy_measure::stats::Spread;
 
 fn main() {
     let mode = Mode::detect();
@@ -122,17 +122,13 @@ fn run(mode: Mode) -> Result<(), String> {
         targets: targets(&rows),
         rows,
     };
-    let summary_path = summary::write_part(
+    summary::publish(
         &artifacts.summary_dir(mode),
         summary::DISPATCH_PART,
         &report,
+        &summary::render_dispatch(&report),
+        &report.targets,
     )?;
-    println!("\n{}", summary::render_dispatch(&report));
-    println!(
-        "{}",
-        summary::render_targets(&report.targets.iter().collect::<Vec<_>>())
-    );
-    println!("Summary: {}", summary_path.display());
     println!(
         "Plots: {}",
         artifacts

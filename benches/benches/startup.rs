@@ -22,12 +22,12 @@ use benches::artifacts::Artifacts;
 use benches::callgrind::{self, Run};
 use benches::mode::Mode;
 use benches::setup::{self, Route, Setup};
-use benches::stats::Spread;
 use benches::summary::{
     self, LINEARITY_TOLERANCE, Provenance, STARTUP_EXTRA_LIMIT, STARTUP_TARGET_ENTRIES, ScanStep,
     StartupReport, StartupRow, TargetCheck,
 };
 use criterion::{Criterion, SamplingMode};
+use memproxy_measure::stats::{self, Spread};
 
 const PROGRAM: &str = "/bin/true";
 
@@ -126,14 +126,13 @@ fn run(mode: Mode) -> Result<(), String> {
         rows,
         scan,
     };
-    let summary_path =
-        summary::write_part(&artifacts.summary_dir(mode), summary::STARTUP_PART, &report)?;
-    println!("\n{}", summary::render_startup(&report));
-    println!(
-        "{}",
-        summary::render_targets(&report.targets.iter().collect::<Vec<_>>())
-    );
-    println!("Summary: {}", summary_path.display());
+    summary::publish(
+        &artifacts.summary_dir(mode),
+        summary::STARTUP_PART,
+        &report,
+        &summary::render_startup(&report),
+        &report.targets,
+    )?;
     Ok(())
 }
 
@@ -310,8 +309,7 @@ fn interleave(program: &Path, starts: &[Start], rounds: usize) -> Result<Vec<Vec
     }
     let mut wall_us = vec![Vec::with_capacity(rounds); starts.len()];
     for round in 0..rounds {
-        for offset in 0..starts.len() {
-            let index = (round + offset) % starts.len();
+        for index in stats::rotation(round, starts.len()) {
             let elapsed = start_once(&mut commands[index]);
             wall_us[index].push(elapsed.as_secs_f64() * 1e6);
         }
@@ -327,12 +325,11 @@ fn rows(starts: &[Start], instructions: &[u64], wall_us: &[Vec<f64>]) -> Vec<Sta
             .position(|start| start.setup.label == format!("{allocator}/direct"))
     };
     let paired = |index: usize, baseline: usize| {
-        let differences: Vec<f64> = wall_us[index]
-            .iter()
-            .zip(&wall_us[baseline])
-            .map(|(this, base)| this - base)
-            .collect();
-        Spread::of(&differences).expect("at least one round")
+        Spread::of(&stats::paired_differences(
+            &wall_us[index],
+            &wall_us[baseline],
+        ))
+        .expect("at least one round")
     };
     starts
         .iter()

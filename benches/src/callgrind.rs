@@ -22,6 +22,8 @@ pub struct Run {
     /// Count only inside the functions matching this pattern (callgrind's
     /// `--toggle-collect`); the whole process when `None`.
     pub only_inside: Option<String>,
+    /// Variables set after the setup's environment.
+    pub env: Vec<(String, String)>,
 }
 
 impl Run {
@@ -32,6 +34,18 @@ impl Run {
             program: program.to_path_buf(),
             args: args.iter().map(|arg| arg.to_string()).collect(),
             only_inside: None,
+            env: Vec::new(),
+        }
+    }
+
+    /// Sets `env` for the program, after the setup's environment.
+    pub fn with_env(self, env: &[(&str, &str)]) -> Run {
+        Run {
+            env: env
+                .iter()
+                .map(|(name, value)| (name.to_string(), value.to_string()))
+                .collect(),
+            ..self
         }
     }
 
@@ -57,6 +71,7 @@ impl Run {
     pub fn instructions(&self) -> Result<u64, String> {
         let mut command = Command::new("valgrind");
         self.setup.apply(&mut command);
+        command.envs(self.env.iter().map(|(name, value)| (name, value)));
         // The count is in the closing lines on stderr; the profile itself is
         // not needed.
         command

@@ -23,6 +23,5 @@ pub mod callgrind;
 pub mod dispatch_setups;
 pub mod mode;
 pub mod setup;
-pub mod stats;
 pub mod summary;
 pub mod workload;

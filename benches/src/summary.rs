@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::mode::Mode;
-use crate::stats::Spread;
+use memproxy_measure::stats::Spread;
 
 /// At most this many extra instructions per allocator call, against the
 /// allocator preloaded directly.
@@ -30,6 +30,9 @@ pub const RATIO_LIMIT: f64 = 1.03;
 /// [`STARTUP_TARGET_ENTRIES`] entries.
 pub const STARTUP_EXTRA_LIMIT: f64 = 60_000.0;
 pub const STARTUP_TARGET_ENTRIES: u64 = 100;
+/// At most this many percent more instructions for a whole real program
+/// through memproxy than with the same allocator preloaded directly.
+pub const PROGRAM_EXTRA_PERCENT_LIMIT: f64 = 0.5;
 /// The config scan is linear when the cost per byte of successive size
 /// steps differs by at most this fraction.
 pub const LINEARITY_TOLERANCE: f64 = 0.10;
@@ -182,10 +185,58 @@ pub struct DispatchRow {
 
 impl DispatchRow {
     pub fn column(&self) -> String {
-        match self.route.as_str() {
-            "excluded" => format!("{} (excluded)", self.allocator),
-            _ => self.allocator.clone(),
-        }
+        column(&self.allocator, &self.route)
+    }
+}
+
+/// A table column: the allocator, or `glibc (excluded)` for the excluded
+/// route.
+fn column(allocator: &str, route: &str) -> String {
+    match route {
+        "excluded" => format!("{allocator} (excluded)"),
+        _ => allocator.to_owned(),
+    }
+}
+
+/// The real-programs benchmark's results.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ProgramsReport {
+    pub provenance: Provenance,
+    /// Interleaved rounds (every set-up of a program once per round).
+    pub rounds: usize,
+    /// Each program's command line, as run.
+    pub commands: Vec<(String, String)>,
+    pub rows: Vec<ProgramRow>,
+    pub targets: Vec<TargetCheck>,
+}
+
+/// One program, one allocator: memproxy in front of it against the
+/// allocator preloaded directly; or, for `glibc`, memproxy excluding the
+/// program (jemalloc preloaded behind it) against no preload at all.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ProgramRow {
+    pub program: String,
+    pub allocator: String,
+    /// `custom` or `excluded`.
+    pub route: String,
+    /// Whole process, from callgrind: the direct (or no-preload) set-up's,
+    /// then memproxy's.
+    pub base_instructions: u64,
+    pub memproxy_instructions: u64,
+    pub extra_instructions_percent: f64,
+    /// Wall time of a run, milliseconds.
+    pub base_wall_ms: Spread,
+    pub memproxy_wall_ms: Spread,
+    /// memproxy / base, paired within each round.
+    pub wall_ratio: Spread,
+    /// Peak RSS from wait4, KiB.
+    pub base_max_rss_kib: Spread,
+    pub memproxy_max_rss_kib: Spread,
+}
+
+impl ProgramRow {
+    pub fn column(&self) -> String {
+        column(&self.allocator, &self.route)
     }
 }
 
@@ -244,10 +295,13 @@ pub struct ScanStep {
 pub struct Summary {
     pub dispatch: Option<DispatchReport>,
     pub startup: Option<StartupReport>,
+    #[serde(default)]
+    pub programs: Option<ProgramsReport>,
 }
 
 pub const DISPATCH_PART: &str = "dispatch.json";
 pub const STARTUP_PART: &str = "startup.json";
+pub const PROGRAMS_PART: &str = "programs.json";
 
 /// Writes one part, then `summary.md` and `summary.json` from every part in
 /// `dir`; returns the path of `summary.md`.
@@ -267,11 +321,28 @@ pub fn write_part<T: Serialize>(dir: &Path, part: &str, report: &T) -> Result<Pa
     let summary = Summary {
         dispatch: read(DISPATCH_PART)?.and_then(|value| serde_json::from_value(value).ok()),
         startup: read(STARTUP_PART)?.and_then(|value| serde_json::from_value(value).ok()),
+        programs: read(PROGRAMS_PART)?.and_then(|value| serde_json::from_value(value).ok()),
     };
     write(&dir.join("summary.json"), &to_json(&summary)?)?;
     let markdown_path = dir.join("summary.md");
     write(&markdown_path, &render(&summary))?;
     Ok(markdown_path)
+}
+
+/// Writes one part and the summary as [`write_part`] does, and prints the
+/// part's tables, its targets and where the summary is.
+pub fn publish<T: Serialize>(
+    dir: &Path,
+    part: &str,
+    report: &T,
+    rendered: &str,
+    targets: &[TargetCheck],
+) -> Result<PathBuf, String> {
+    let summary_path = write_part(dir, part, report)?;
+    println!("\n{rendered}");
+    println!("{}", render_targets(&targets.iter().collect::<Vec<_>>()));
+    println!("Summary: {}", summary_path.display());
+    Ok(summary_path)
 }
 
 fn to_json<T: Serialize>(value: &T) -> Result<String, String> {
@@ -293,11 +364,15 @@ pub fn render(summary: &Summary) -> String {
     if let Some(startup) = &summary.startup {
         out += &render_startup(startup);
     }
+    if let Some(programs) = &summary.programs {
+        out += &render_programs(programs);
+    }
     let targets: Vec<&TargetCheck> = summary
         .dispatch
         .iter()
         .flat_map(|report| &report.targets)
         .chain(summary.startup.iter().flat_map(|report| &report.targets))
+        .chain(summary.programs.iter().flat_map(|report| &report.targets))
         .collect();
     if !targets.is_empty() {
         out += "## Targets\n\n";
@@ -444,6 +519,86 @@ pub fn render_startup(report: &StartupReport) -> String {
     out + "\n"
 }
 
+/// The real-programs tables: the extra instructions and the wall ratio per
+/// program and allocator, then every figure per row.
+pub fn render_programs(report: &ProgramsReport) -> String {
+    let mut out = String::from("## Real programs: memproxy / the same allocator directly\n\n");
+    out += &provenance_line(&report.provenance);
+    let _ = write!(
+        out,
+        "Each cell: the extra instructions of the whole process through memproxy (callgrind, \
+         exact), then the median of {} interleaved wall-time ratios (memproxy / direct, each \
+         round running every set-up of the program once, in a rotating order). memproxy reads \
+         an empty config. \"glibc (excluded)\" is memproxy on the glibc route (the program \
+         listed, jemalloc preloaded behind it) against no preload at all: its instructions \
+         include loading jemalloc.\n\n",
+        report.rounds
+    );
+    let mut columns: Vec<String> = Vec::new();
+    let mut programs: Vec<&str> = Vec::new();
+    for row in &report.rows {
+        if !columns.contains(&row.column()) {
+            columns.push(row.column());
+        }
+        if !programs.contains(&row.program.as_str()) {
+            programs.push(&row.program);
+        }
+    }
+    let _ = writeln!(out, "| program | {} |", columns.join(" | "));
+    let _ = writeln!(out, "|---|{}", "---:|".repeat(columns.len()));
+    for program in &programs {
+        let cells: Vec<String> = columns
+            .iter()
+            .map(|column| {
+                report
+                    .rows
+                    .iter()
+                    .find(|row| row.program == *program && row.column() == *column)
+                    .map_or_else(
+                        || "-".to_owned(),
+                        |row| {
+                            format!(
+                                "{:+.3}% x{:.3}",
+                                row.extra_instructions_percent, row.wall_ratio.median
+                            )
+                        },
+                    )
+            })
+            .collect();
+        let _ = writeln!(out, "| {program} | {} |", cells.join(" | "));
+    }
+    out += "\nDetails (instructions of the whole process; wall ms and peak RSS are medians \
+            over the rounds; \"base\" is the allocator directly, or nothing preloaded for \
+            the excluded route):\n\n";
+    out += "| program | allocator | base instructions | memproxy instructions | extra \
+            | base wall ms | ratio | ratio p25-p75 | base peak RSS MiB | memproxy peak RSS MiB |\n";
+    out += "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+    for row in &report.rows {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} ({:+.3}%) | {:.1} | {:.3} | {:.3}-{:.3} | {:.1} | {:.1} |",
+            row.program,
+            row.column(),
+            grouped(row.base_instructions),
+            grouped(row.memproxy_instructions),
+            signed_grouped(row.memproxy_instructions as i64 - row.base_instructions as i64),
+            row.extra_instructions_percent,
+            row.base_wall_ms.median,
+            row.wall_ratio.median,
+            row.wall_ratio.p25,
+            row.wall_ratio.p75,
+            row.base_max_rss_kib.median / 1024.0,
+            row.memproxy_max_rss_kib.median / 1024.0,
+        );
+    }
+    out += "\nCommands (`$WORK` is `target/bench-summary/work/programs/`, where the inputs \
+            are generated):\n\n";
+    for (program, command) in &report.commands {
+        let _ = writeln!(out, "- {program}: `{command}`");
+    }
+    out + "\n"
+}
+
 /// Every miss on its own line; the targets met, counted per target.
 pub fn render_targets(targets: &[&TargetCheck]) -> String {
     let mut out = String::from("| target | subject | verdict |\n|---|---|---|\n");
@@ -584,6 +739,48 @@ mod tests {
         assert_eq!(grouped(2_204_952), "2,204,952");
         assert_eq!(signed_grouped(-1500), "-1,500");
         assert_eq!(signed_grouped(42), "+42");
+    }
+
+    #[test]
+    fn the_programs_table_has_a_column_per_route_and_allocator() {
+        let spread = |value: f64| Spread::of(&[value]).unwrap();
+        let row = |allocator: &str, route: &str, memproxy_instructions: u64| ProgramRow {
+            program: "sort".into(),
+            allocator: allocator.into(),
+            route: route.into(),
+            base_instructions: 1_000_000,
+            memproxy_instructions,
+            extra_instructions_percent: (memproxy_instructions as f64 / 1e6 - 1.0) * 100.0,
+            base_wall_ms: spread(10.0),
+            memproxy_wall_ms: spread(10.1),
+            wall_ratio: spread(1.01),
+            base_max_rss_kib: spread(2048.0),
+            memproxy_max_rss_kib: spread(3072.0),
+        };
+        let report = ProgramsReport {
+            provenance: Provenance::now(Mode::Quick, "abc", Path::new("/m.so"), &[]),
+            rounds: 1,
+            commands: vec![("sort".into(), "/usr/bin/sort $WORK/lines.txt".into())],
+            rows: vec![
+                row("jemalloc", "custom", 1_006_000),
+                row("glibc", "excluded", 1_020_000),
+            ],
+            targets: Vec::new(),
+        };
+        let table = render_programs(&report);
+        assert!(
+            table.contains("| program | jemalloc | glibc (excluded) |"),
+            "{table}"
+        );
+        assert!(
+            table.contains("| sort | +0.600% x1.010 | +2.000% x1.010 |"),
+            "{table}"
+        );
+        assert!(table.contains("| sort | jemalloc | 1,000,000 | 1,006,000 | +6,000 (+0.600%)"));
+        assert!(table.contains("| 2.0 | 3.0 |"), "peak RSS in MiB: {table}");
+        // A summary written before this part existed still reads.
+        let old: Summary = serde_json::from_str(r#"{"dispatch": null, "startup": null}"#).unwrap();
+        assert!(old.programs.is_none());
     }
 
     #[test]

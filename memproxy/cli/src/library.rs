@@ -162,7 +162,11 @@ pub fn find_allocator(choice: &OsStr) -> Result<Option<PathBuf>, String> {
         absolute(Path::new(choice))?
     } else {
         preload::locate(choice.as_bytes()).ok_or_else(|| {
-            let names = known_names();
+            let names: Vec<String> = known_names()
+                .into_iter()
+                .filter_map(known)
+                .map(|known| format!("{} (apt-get install {})", known.name, known.package))
+                .collect();
             format!(
                 "unknown allocator '{}': use one of {}, glibc or none, a path, or a library \
                  name the loader can find",

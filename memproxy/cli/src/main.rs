@@ -6,6 +6,7 @@
 //! a config line is what the library does with it.
 
 mod check;
+mod compare;
 mod config_file;
 mod debug_line;
 mod doctor;
@@ -50,7 +51,8 @@ Examples:
   memproxy explain top                   would `top` be excluded, and why?
   memproxy doctor                        is memproxy in effect here?
   memproxy run --allocator mimalloc --debug -- ./server
-  memproxy run --exclude -- /bin/sh -c 'echo hi'"
+  memproxy run --exclude -- /bin/sh -c 'echo hi'
+  memproxy compare -- sort -o /dev/null big.txt   which allocator suits sort?"
 );
 
 /// Check the memproxy exclusion list, explain a program's route, diagnose the
@@ -76,6 +78,9 @@ enum Command {
     /// Run one command under memproxy with a chosen allocator, without
     /// editing any global file
     Run(run::Args),
+    /// Run one command under glibc and each allocator in interleaved rounds:
+    /// wall time, CPU, peak RSS, and whether the output stays the same
+    Compare(compare::Args),
     /// Write /etc/ld.so.preload (memproxy, then the allocator) after checks
     /// and a pre-flight of the programs a host cannot live without
     Enable(lifecycle::EnableArgs),
@@ -96,6 +101,7 @@ fn main() -> ExitCode {
         Command::Doctor(args) => (doctor::run(args), args.json, EXIT_ERROR),
         // Scripts read run's JSON from stderr; its errors stay text there.
         Command::Run(args) => (run::run(args), false, EXIT_RUN_SET_UP_FAILED),
+        Command::Compare(args) => (compare::run(args), args.json, EXIT_ERROR),
         Command::Enable(args) => (lifecycle::enable(args), args.json, EXIT_ERROR),
         Command::Disable(args) => (lifecycle::disable(args), args.json, EXIT_ERROR),
         Command::Status(args) => (status::run(args), args.json, EXIT_ERROR),

@@ -101,6 +101,13 @@ pub struct Args {
     /// (stdout belongs to the command)
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub command: CommandLine,
+}
+
+/// The command that `run` and `compare` start, after `--`.
+#[derive(Debug, clap::Args)]
+pub struct CommandLine {
     /// The command and its arguments
     #[arg(
         required = true,
@@ -131,6 +138,7 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
     let ld_preload = preload_value(&lib, allocator.as_deref())?;
     let program = args
         .command
+        .command
         .first()
         .ok_or_else(|| Failure("no command given".to_owned()))?;
     let config_contents = config_lines(program.as_bytes(), &args.exclude, &args.include)?;
@@ -138,7 +146,7 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
 
     if args.json {
         let set_up = SetUp {
-            command: args.command.iter().map(shown_os).collect(),
+            command: args.command.command.iter().map(shown_os).collect(),
             lib: shown_os(&lib),
             allocator: allocator.as_ref().map(shown_os),
             ld_preload: shown_os(&ld_preload),
@@ -154,7 +162,7 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
 
     let mut command = Command::new(program);
     command
-        .args(&args.command[1..])
+        .args(&args.command.command[1..])
         .env("LD_PRELOAD", &ld_preload)
         .env("MEMPROXY_CONF", config.path());
     if args.debug {
@@ -187,7 +195,18 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
 fn preload_value(lib: &Path, allocator: Option<&Path>) -> Result<OsString, Failure> {
     let mut names: Vec<&OsStr> = vec![lib.as_os_str()];
     names.extend(allocator.map(Path::as_os_str));
-    for name in &names {
+    preload_list(&names)?;
+    let existing = std::env::var_os("LD_PRELOAD").unwrap_or_default();
+    if !existing.is_empty() {
+        names.push(&existing);
+    }
+    Ok(preload::join(&names))
+}
+
+/// `names` as one `LD_PRELOAD` value, refused when a name holds a byte that
+/// ld.so splits entries at.
+pub(crate) fn preload_list(names: &[&OsStr]) -> Result<OsString, Failure> {
+    for name in names {
         if name
             .as_bytes()
             .iter()
@@ -199,11 +218,7 @@ fn preload_value(lib: &Path, allocator: Option<&Path>) -> Result<OsString, Failu
             )));
         }
     }
-    let existing = std::env::var_os("LD_PRELOAD").unwrap_or_default();
-    if !existing.is_empty() {
-        names.push(&existing);
-    }
-    Ok(preload::join(&names))
+    Ok(preload::join(names))
 }
 
 /// The temporary config: one line per `--exclude` (the command's name for a
@@ -285,7 +300,7 @@ fn exclusion_entry(program: &[u8]) -> Result<Vec<u8>, Failure> {
     Ok([name, b"\n"].concat())
 }
 
-fn write_config(contents: &[u8]) -> Result<tempfile::NamedTempFile, Failure> {
+pub(crate) fn write_config(contents: &[u8]) -> Result<tempfile::NamedTempFile, Failure> {
     let failed =
         |error: std::io::Error| Failure(format!("cannot write a temporary config: {error}"));
     let mut config = tempfile::Builder::new()
