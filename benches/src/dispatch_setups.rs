@@ -8,7 +8,7 @@ use std::path::Path;
 use crate::allocators::Allocator;
 use crate::callgrind::{self, Run};
 use crate::setup::{Route, Setup};
-use crate::stats::Spread;
+use memproxy_measure::stats::Spread;
 use crate::workload::Workload;
 
 /// The program name memproxy sees: listed in the excluded config only.
