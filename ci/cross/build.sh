@@ -16,9 +16,8 @@
 #   bench     -p benches
 #   c         every fixtures/c source with the target's cross gcc/g++,
 #             compile only (fixtures/build.rs stops at the first failure)
-# Each (target, group) is one cargo run with --keep-going and
-# --ignore-rust-version (the workspace asks for 1.88; without it cargo 1.85
-# refuses before compiling anything).
+# Each (target, group) is one cargo run with --keep-going. The workspace's
+# rust-version is 1.85, the root's cargo: nothing needs ignoring.
 #
 # --workspace builds another copy of the workspace (to try a fix before
 # applying it; it must lie under the target directory, which is the only
@@ -162,7 +161,7 @@ for target in "${targets[@]}"; do
         fi
         read -r -a pkgs <<<"$(packages_of "$group")"
         cmd=(cargo build --profile "$profile" --target "$target" "${pkgs[@]}"
-            --locked --offline --keep-going --ignore-rust-version
+            --locked --offline --keep-going
             --message-format=json)
         [[ -z "$jobs" ]] || cmd+=(--jobs "$jobs")
         echo "build.sh: $target $group: ${cmd[*]}" >&2
