@@ -20,8 +20,11 @@
 # Each architecture's library is also checked by `harness hook-shape`: every
 # plain hook is one jump through its own slot, in that architecture's
 # instructions.
-# --host-report  the host's report.json, if it already ran (as in .ci/run);
-#                otherwise the host report runs here.
+# --host-report  the host's report.json, if it already ran with the same
+#                allocators; otherwise the host report runs here.
+#
+# Every report covers glibc, jemalloc, mimalloc, tcmalloc (minimal) and
+# gperftools' full tcmalloc given by path, as on x86_64.
 #
 # Results: target/conformance/arch-<arch>/report.{json,md} and
 # target/conformance/architectures.{md,json}. Needs root and, for the first
@@ -48,7 +51,7 @@ while (($#)); do
         --full) full=1; shift ;;
         --host-report) host_report="$2"; shift 2 ;;
         --jobs) jobs="$2"; shift 2 ;;
-        -h | --help) sed -n '2,31p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,34p' "$0"; exit 0 ;;
         *) echo "validate.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -63,6 +66,9 @@ triple_of() {
     esac
 }
 emulated() { [[ "$1" == aarch64 ]]; }
+# gperftools' full tcmalloc, given by path as ci/platform/validate.sh gives
+# it on x86_64: the allocators a report covers are the same everywhere.
+tcmalloc_full() { echo "tcmalloc-full=/usr/lib/$1/libtcmalloc.so.4"; }
 
 for arch in "${arches[@]}"; do
     if [[ "$arch" == x86_64 ]]; then
@@ -107,7 +113,8 @@ reports=()
 cargo build --release --manifest-path "$top/Cargo.toml" -p harness
 harness="$target_dir/release/harness"
 if [[ -z "$host_report" ]]; then
-    "$harness" report --jobs "$jobs" --out "$target_dir/conformance/arch-x86_64" \
+    "$harness" report --jobs "$jobs" --allocator "$(tcmalloc_full x86_64-linux-gnu)" \
+        --out "$target_dir/conformance/arch-x86_64" \
         >"$target_dir/conformance-arch-x86_64.log" 2>&1 || status=1
     tail -n 3 "$target_dir/conformance-arch-x86_64.log"
     host_report="$target_dir/conformance/arch-x86_64/report.json"
@@ -136,6 +143,7 @@ for arch in "${arches[@]}"; do
     echo "validate.sh: $arch: the conformance report${selection:+ (covering selection)}; log in $log"
     "$here/run.sh" --target "$triple" --env "MEMPROXY_HARNESS_ARTIFACTS=$artifacts" -- \
         "$target_dir/cross/build/$triple/release/harness" report --jobs "$jobs" "${selection[@]}" \
+        --allocator "$(tcmalloc_full "$(cross_gnu_triplet "$triple" | sed 's/^i686/i386/')")" \
         --out "$out" >"$log" 2>&1 || status=1
     tail -n 3 "$log"
     [[ -f "$out/report.json" ]] || { echo "validate.sh: $arch: no report written (see $log)" >&2; exit 2; }
