@@ -82,10 +82,23 @@ enum Command {
     Disable(lifecycle::DisableArgs),
     /// Show which allocator serves each running process, as it decided
     Status(status::Args),
+    /// Remount / read-write and remove memproxy from /etc/ld.so.preload;
+    /// also what memproxy does when the kernel starts it as init
+    Rescue(lifecycle::RescueArgs),
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let arguments: Vec<_> = std::env::args_os().collect();
+    // As init (`init=/usr/local/bin/memproxy`) clap must not run: its exit
+    // on an unknown argument would panic the kernel.
+    let subcommands: Vec<String> = <Cli as clap::CommandFactory>::command()
+        .get_subcommands()
+        .map(|command| command.get_name().to_owned())
+        .collect();
+    if lifecycle::started_as_init(&arguments, &subcommands) {
+        lifecycle::run_as_init(&arguments);
+    }
+    let cli = Cli::parse_from(arguments);
     let (result, json, failure_status) = match &cli.command {
         Command::Check(args) => (check::run(args), args.json, EXIT_ERROR),
         Command::Explain(args) => (explain::run(args), args.json, EXIT_ERROR),
@@ -95,6 +108,7 @@ fn main() -> ExitCode {
         Command::Enable(args) => (lifecycle::enable(args), args.json, EXIT_ERROR),
         Command::Disable(args) => (lifecycle::disable(args), args.json, EXIT_ERROR),
         Command::Status(args) => (status::run(args), args.json, EXIT_ERROR),
+        Command::Rescue(args) => (lifecycle::rescue(args), args.json, EXIT_ERROR),
     };
     match result {
         Ok(status) => ExitCode::from(status),
