@@ -56,7 +56,7 @@ choose_accelerator() {
         log "KVM works: using it"
         echo kvm
     else
-        log "KVM probe printed no kernel banner in 15 s ($(tail -n1 <<<"$probe" | cut -c1-120)): TCG"
+        log "KVM probe: no kernel banner within 15 s ($(tail -n1 <<<"$probe" | cut -c1-120)): TCG"
         echo tcg
     fi
 }
