@@ -59,6 +59,8 @@ key=$(sha256sum <<<"$inputs" | cut -c1-16)
 image=$cache/images/$release-$key
 if [[ -f $image/ready ]]; then
     log "image $image is cached"
+    # Marks it as in use, for the pruning below.
+    touch "$image/ready"
     echo "$image"
     exit 0
 fi
@@ -95,9 +97,13 @@ mkfs.ext4 -q -F -L "boot-$release" -d "$tree" "$partial/disk.img"
 rm -rf --one-file-system "$tree"
 printf '%s\n' "$inputs" >"$partial/inputs"
 touch "$partial/ready"
-# One image per release is enough; older ones go.
+# Older images of the release go once unused for two hours: another
+# checkout (another key) may still be booting one.
 for old in "$cache/images/$release"-*; do
-    [[ $old == "$partial" || ! -d $old ]] || rm -rf --one-file-system "$old"
+    [[ $old != "$partial" && -d $old ]] || continue
+    if [[ ! -f $old/ready || -n $(find "$old/ready" -mmin +120) ]]; then
+        rm -rf --one-file-system "$old"
+    fi
 done
 mv -T "$partial" "$image"
 log "image $image built in $(($(date +%s) - started)) s ($(du -sh "$image/disk.img" | cut -f1) used)"

@@ -28,8 +28,8 @@ allocator_file() {
 
 # Fails with the command that installs qemu when it is missing.
 require_qemu() {
-    command -v qemu-system-x86_64 >/dev/null ||
-        die "qemu-system-x86_64 not found: install it with 'apt-get install -y --no-install-recommends qemu-system-x86' (or ./ci/setup qemu-system-x86)"
+    qemu-system-x86_64 --version >/dev/null 2>&1 ||
+        die "qemu-system-x86_64 is missing or does not run: install it with 'apt-get install -y --no-install-recommends qemu-system-x86' (or ./ci/setup qemu-system-x86)"
     command -v debugfs >/dev/null ||
         die "debugfs not found: install it with 'apt-get install -y e2fsprogs'"
 }
@@ -122,6 +122,11 @@ boot_vm() {
     log "$(basename "$dir"): $outcome after $(cat "$dir/seconds") s (qemu status $status)"
     if [[ $outcome == timeout || $outcome == no-report ]]; then
         log "the last 50 console lines of $(basename "$dir"):"
-        tail -n 50 "$dir/console.log" | sed 's/^/  | /' >&2
+        if [[ -s $dir/console.log ]]; then
+            tail -n 50 "$dir/console.log" | sed 's/^/  | /' >&2
+        else
+            log "(no console output; qemu said:)"
+            sed 's/^/  | /' "$dir/qemu.log" >&2
+        fi
     fi
 }

@@ -162,6 +162,9 @@ wait
 status=0
 python3 "$here/check.py" "$run" "$known_allocators" || status=1
 if [[ $drill == yes ]]; then
+    if [[ ! -s $run/drill/verdict ]]; then
+        printf 'no verdict\tno\tthe drill stopped early (see its log above)\t-\n' >"$run/drill/verdict"
+    fi
     echo
     echo "Rescue drill (${releases[0]}):"
     awk -F'\t' '{ printf "  %-3s  %-70s %s (%s s)\n", $2, $1, $3, $4 }' "$run/drill/verdict"
