@@ -91,12 +91,14 @@ fn main() -> ExitCode {
     let arguments: Vec<_> = std::env::args_os().collect();
     // As init (`init=/usr/local/bin/memproxy`) clap must not run: its exit
     // on an unknown argument would panic the kernel.
-    let subcommands: Vec<String> = <Cli as clap::CommandFactory>::command()
-        .get_subcommands()
-        .map(|command| command.get_name().to_owned())
-        .collect();
-    if lifecycle::started_as_init(&arguments, &subcommands) {
-        lifecycle::run_as_init(&arguments);
+    if std::process::id() == 1 {
+        let subcommands: Vec<String> = <Cli as clap::CommandFactory>::command()
+            .get_subcommands()
+            .map(|command| command.get_name().to_owned())
+            .collect();
+        if lifecycle::started_as_init(&arguments, &subcommands) {
+            lifecycle::run_as_init(&arguments);
+        }
     }
     let cli = Cli::parse_from(arguments);
     let (result, json, failure_status) = match &cli.command {

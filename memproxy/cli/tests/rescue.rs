@@ -173,9 +173,11 @@ fn rescue_remounts_a_read_only_root_read_write_and_keeps_its_flags() {
 
 #[test]
 fn as_init_it_repairs_the_read_only_root_and_execs_sbin_init_with_the_kernels_arguments() {
+    // A PID 1 ignores SIGTERM: a rescue that stopped instead of exec'ing
+    // would be ended by the SIGKILL of unshare and --kill-child (status 137).
     let script = format!(
         r#"{READ_ONLY_ROOT}
-        timeout 120 unshare --pid --fork chroot "$1" /memproxy single; echo "init exit: $?"
+        timeout -s KILL 120 unshare --pid --fork --kill-child chroot "$1" /memproxy single; echo "init exit: $?"
         cat "$1/etc/ld.so.preload""#
     );
     let output = in_scratch_namespace(&broken_preload(), &script);
@@ -196,7 +198,7 @@ fn as_init_an_error_is_printed_and_the_boot_still_continues() {
     // which cannot be read as the file.
     let script = format!(
         r#"{READ_ONLY_ROOT}
-        timeout 120 unshare --pid --fork chroot "$1" /memproxy; echo "init exit: $?""#
+        timeout -s KILL 120 unshare --pid --fork --kill-child chroot "$1" /memproxy; echo "init exit: $?""#
     );
     let output = in_scratch_namespace(b"", &script);
     let out = String::from_utf8_lossy(&output.stdout);
@@ -213,7 +215,7 @@ fn as_pid_1_with_a_subcommand_it_runs_that_subcommand() {
     // runs.
     let script = format!(
         r#"{READ_ONLY_ROOT}
-        timeout 120 unshare --pid --fork chroot "$1" /memproxy rescue --root /; echo "exit: $?""#
+        timeout -s KILL 120 unshare --pid --fork --kill-child chroot "$1" /memproxy rescue --root /; echo "exit: $?""#
     );
     let output = in_scratch_namespace(&broken_preload(), &script);
     let out = String::from_utf8_lossy(&output.stdout);
