@@ -87,7 +87,8 @@ set_preload() {
 # boot_vm DIR DISK IMAGE ACCEL TIMEOUT EXTRA_CMDLINE: boots DISK with the
 # image's kernel, a fresh report disk and the console in DIR/console.log;
 # the report, if the guest wrote one, is unpacked into DIR/report. Records
-# the outcome (reported, panic, timeout, no-report) and the time in DIR.
+# the outcome (reported, panic, rebooted, timeout, no-report) and the time
+# in DIR.
 boot_vm() {
     local dir=$1 disk=$2 image=$3 accel=$4 timeout=$5 extra=$6 started status outcome
     mkdir -p "$dir"
@@ -112,6 +113,9 @@ boot_vm() {
         outcome=reported
     elif grep -q 'Kernel panic' "$dir/console.log" 2>/dev/null; then
         outcome=panic
+    elif grep -q 'reboot: Restarting system' "$dir/console.log" 2>/dev/null; then
+        # -no-reboot: qemu exits instead.
+        outcome=rebooted
     elif ((status == 124 || status == 137)); then
         outcome=timeout
     else

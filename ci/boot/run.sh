@@ -96,7 +96,8 @@ boot_one() {
 # The rescue drill: a preload file whose memproxy line names a library that
 # aborts in its constructor (and a foreign entry, glibc, to be kept); boot
 # (PID 1 aborts: kernel panic), boot with init=memproxy (repairs, continues),
-# boot again (running). Verdicts in $run/drill/verdict.
+# boot again (running); broken again, init=memproxy -- reboot (repairs,
+# reboots). Verdicts in $run/drill/verdict.
 drill_boots() {
     local release=$1 dir=$run/drill disk
     local foreign=/usr/lib/$multiarch/libc.so.6
@@ -111,6 +112,11 @@ drill_boots() {
     debugfs -R "cat /etc/ld.so.preload" "$disk" >"$dir/preload-after-rescue" 2>/dev/null || true
     debugfs -R "cat /etc/ld.so.preload.memproxy-prev" "$disk" >"$dir/preload-prev" 2>/dev/null || true
     boot_vm "$dir/3-next" "$disk" "${images[$release]}" "$accel" "$timeout" rw
+    # Broken again, and the variant that reboots instead of continuing.
+    set_preload "$disk" "$(preload_line /usr/local/lib/libcrash-ctor.so)"$'\n'"$foreign"$'\n'
+    boot_vm "$dir/4-rescue-reboot" "$disk" "${images[$release]}" "$accel" "$timeout" \
+        "ro init=/usr/local/bin/memproxy -- reboot"
+    debugfs -R "cat /etc/ld.so.preload" "$disk" >"$dir/preload-after-reboot" 2>/dev/null || true
     rm -f "$disk"
     {
         verdict() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4"; }
@@ -137,6 +143,12 @@ drill_boots() {
             ! -s $dir/3-next/report/failed-units ]]; then ok=yes; fi
         verdict "the next boot reaches running, no failed unit" "$ok" \
             "$outcome $(cat "$dir/3-next/report/system-state" 2>/dev/null)" "$seconds"
+        outcome=$(cat "$dir/4-rescue-reboot/outcome") seconds=$(cat "$dir/4-rescue-reboot/seconds")
+        ok=no
+        if [[ $outcome == rebooted && $(cat "$dir/preload-after-reboot") == "$foreign" ]] &&
+            grep -qF 'memproxy: rebooting' "$dir/4-rescue-reboot/console.log"; then ok=yes; fi
+        verdict "init=/usr/local/bin/memproxy -- reboot: repairs the file, reboots" "$ok" \
+            "$outcome" "$seconds"
     } >"$dir/verdict"
 }
 
