@@ -9,8 +9,9 @@ the guest's `report/` (see ci/boot/guest/boot-report). Prints a table per
 release and allocator and writes RUN_DIR/report.md and report.json. Exits 1
 when any boot fails a check.
 
-A process's expected route is computed here from the config and the
-executable the guest read from /proc/PID/exe, with the config rules of
+A process's expected route is computed here from the config and the two
+names the guest read from /proc (the executable, and AT_EXECFN from the
+auxiliary vector and the process's memory), with the config rules of
 docs/user-guide.md re-implemented, not taken from `memproxy status`'s own
 verdict; status is only trusted to report what the process recorded.
 """
@@ -57,12 +58,13 @@ def fnmatch_pathname(pattern, subject):
     return re.fullmatch(regex, subject, re.DOTALL) is not None
 
 
-def excluded(config_text, exe):
-    """Whether the config excludes a program whose executable is EXE: the
-    last matching line decides; names match the last component, entries
-    starting with '/' the full path, patterns as fnmatch(3)."""
-    names = [os.path.basename(exe)]
-    paths = [exe]
+def excluded(config_text, exe, execfn):
+    """Whether the config excludes a program whose executable is EXE, started
+    as EXECFN (the path given to execve; None when unknown): the last
+    matching line decides; names match the last component of either,
+    entries starting with '/' either full path, patterns as fnmatch(3)."""
+    paths = [exe] + ([execfn] if execfn else [])
+    names = [os.path.basename(path) for path in paths]
     decision = False
     for raw in config_text.splitlines():
         line = raw.strip(" \t\r")
@@ -132,8 +134,8 @@ def judge(boot_dir, release, allocator, table):
 
     executables = {}
     for line in read(os.path.join(report, "executables")).splitlines():
-        pid, _, exe = line.partition("\t")
-        executables[int(pid)] = exe
+        pid, exe, execfn = (line.split("\t") + [""])[:3]
+        executables[int(pid)] = (exe, execfn or None)
     if read(os.path.join(report, "status.exit")).strip() != "0":
         problems.append("memproxy status failed: " + read(os.path.join(report, "status.stderr")))
         return result
@@ -141,17 +143,18 @@ def judge(boot_dir, release, allocator, table):
     config = read(os.path.join(report, "memproxy.conf"))
     allocator_file = allocator_files(table, release).get(allocator)
     for process in status["processes"]:
-        pid, exe = process["pid"], executables.get(process["pid"])
+        pid = process["pid"]
+        exe, execfn = executables.get(pid, (None, None))
         # Started after the guest listed /proc, or a PID reused since.
         if exe is None or exe != process.get("exe"):
             continue
         result["processes_checked"] += 1
-        who = f"PID {pid} {process['command']} ({exe})"
+        who = f"PID {pid} {process['command']} ({exe}, started as {execfn})"
         if allocator is None:
             expected = ("glibc", None, None)
             got = (process["serving"], None, None)
         else:
-            route = "glibc" if excluded(config, exe) else "custom"
+            route = "glibc" if excluded(config, exe, execfn) else "custom"
             served_by = "libc.so.6" if route == "glibc" else allocator_file
             allocator_name = os.path.basename(process.get("allocator") or "")
             expected = ("memproxy", route, served_by)
