@@ -8,8 +8,8 @@ use std::path::Path;
 use crate::allocators::Allocator;
 use crate::callgrind::{self, Run};
 use crate::setup::{Route, Setup};
-use memproxy_measure::stats::Spread;
 use crate::workload::Workload;
+use memproxy_measure::stats::Spread;
 
 /// The program name memproxy sees: listed in the excluded config only.
 pub const FIXTURE_NAME: &str = "bench-workload";

@@ -91,10 +91,25 @@ enum Command {
     /// Print where a built libmemproxy.so goes under the prefix
     /// (lib/<multiarch tuple>, found by ld.so's $LIB)
     LibDir(lib_dir::Args),
+    /// Remount / read-write and remove memproxy from /etc/ld.so.preload;
+    /// also what memproxy does when the kernel starts it as init
+    Rescue(lifecycle::RescueArgs),
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let arguments: Vec<_> = std::env::args_os().collect();
+    // As init (`init=/usr/local/bin/memproxy`) clap must not run: its exit
+    // on an unknown argument would panic the kernel.
+    if std::process::id() == 1 {
+        let subcommands: Vec<String> = <Cli as clap::CommandFactory>::command()
+            .get_subcommands()
+            .map(|command| command.get_name().to_owned())
+            .collect();
+        if lifecycle::started_as_init(&arguments, &subcommands) {
+            lifecycle::run_as_init(&arguments);
+        }
+    }
+    let cli = Cli::parse_from(arguments);
     let (result, json, failure_status) = match &cli.command {
         Command::Check(args) => (check::run(args), args.json, EXIT_ERROR),
         Command::Explain(args) => (explain::run(args), args.json, EXIT_ERROR),
@@ -106,6 +121,7 @@ fn main() -> ExitCode {
         Command::Disable(args) => (lifecycle::disable(args), args.json, EXIT_ERROR),
         Command::Status(args) => (status::run(args), args.json, EXIT_ERROR),
         Command::LibDir(args) => (lib_dir::run(args), args.json, EXIT_ERROR),
+        Command::Rescue(args) => (lifecycle::rescue(args), args.json, EXIT_ERROR),
     };
     match result {
         Ok(status) => ExitCode::from(status),

@@ -6,6 +6,7 @@
 //! nothing but the file, so a statically linked `memproxy` (as `install.sh`
 //! builds it), which ld.so never touches, can repair such a host.
 
+use std::io::{self, Write};
 use std::path::PathBuf;
 
 use serde::Serialize;
@@ -52,9 +53,24 @@ struct Report {
     written: bool,
 }
 
-/// Runs `memproxy disable`.
-pub fn run(args: &Args) -> Result<u8, Failure> {
-    let files = Files::choose(args.etc.as_deref());
+/// What [`remove_managed`] found and did.
+pub struct Removed {
+    /// The file before and after.
+    pub change: Change,
+    /// The entry lines removed.
+    pub removed: Vec<String>,
+    /// Some marker was found.
+    pub found: bool,
+    /// The file was rewritten (or removed).
+    pub written: bool,
+    /// Whether a file is left after the removal.
+    pub file_left: bool,
+}
+
+/// Removes the managed lines from `files`' preload file under the lock,
+/// atomically, keeping the previous contents; with `dry_run`, only says
+/// what it would do. `memproxy rescue` runs exactly this.
+pub fn remove_managed(files: &Files, dry_run: bool) -> Result<Removed, Failure> {
     let _lock = files.lock()?;
     let current = files.read()?;
     let removal = current.as_deref().map(edit::without_managed);
@@ -64,41 +80,63 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
         Some(removal) => Some(removal.rest.clone()),
     };
     let found = removal.as_ref().is_some_and(|removal| removal.found);
-    let written = found && !args.dry_run;
+    let written = found && !dry_run;
     if written {
         files.replace(current.as_deref(), after.as_deref())?;
     }
-    let report = Report {
+    Ok(Removed {
         change: Change::new(&files.preload(), current.as_deref(), after.as_deref()),
         removed: removal
             .map(|removal| removal.removed.iter().map(|line| shown(line)).collect())
             .unwrap_or_default(),
-        dry_run: args.dry_run,
+        found,
         written,
-    };
-    if args.json {
-        report::print_json(&report)?;
-    } else if !found {
-        println!(
-            "nothing to remove: {} holds no memproxy-managed entries",
-            report.change.file
-        );
-    } else {
-        report.change.print();
-        let done = match after {
-            Some(_) => format!("wrote {}", report.change.file),
-            None => format!("removed {}, which enable had created", report.change.file),
-        };
-        let outcome = if args.dry_run {
-            "dry run: nothing written".to_owned()
+        file_left: after.is_some(),
+    })
+}
+
+impl Removed {
+    /// The text report: the diff and what was done.
+    pub fn write_text(&self, files: &Files, dry_run: bool, out: &mut dyn Write) -> io::Result<()> {
+        if !self.found {
+            return writeln!(
+                out,
+                "nothing to remove: {} holds no memproxy-managed entries",
+                self.change.file
+            );
+        }
+        self.change.write_to(out)?;
+        if dry_run {
+            return writeln!(out, "dry run: nothing written");
+        }
+        let done = if self.file_left {
+            format!("wrote {}", self.change.file)
         } else {
-            format!(
-                "disabled: {done} (previous contents in {}); programs started from now on do \
-                 not load memproxy; running ones keep it until they restart",
-                shown_os(files.previous())
-            )
+            format!("removed {}, which enable had created", self.change.file)
         };
-        println!("{outcome}");
+        writeln!(
+            out,
+            "disabled: {done} (previous contents in {}); programs started from now on do not \
+             load memproxy; running ones keep it until they restart",
+            shown_os(files.previous())
+        )
+    }
+}
+
+/// Runs `memproxy disable`.
+pub fn run(args: &Args) -> Result<u8, Failure> {
+    let files = Files::choose(args.etc.as_deref());
+    let removed = remove_managed(&files, args.dry_run)?;
+    if args.json {
+        report::print_json(&Report {
+            change: removed.change,
+            removed: removed.removed,
+            dry_run: args.dry_run,
+            written: removed.written,
+        })?;
+    } else {
+        // Like println!, minus the panic on a closed stdout.
+        let _ = removed.write_text(&files, args.dry_run, &mut io::stdout().lock());
     }
     Ok(EXIT_OK)
 }

@@ -4,7 +4,9 @@
 //! - [`edit`]: the file's contents before and after, as pure functions;
 //! - [`preflight`]: the programs a host cannot live without, run under the
 //!   new file in a private mount namespace before it is written;
-//! - [`enable`] and [`disable`]: the subcommands.
+//! - [`enable`] and [`disable`]: the subcommands;
+//! - [`rescue`]: `disable` for a system that cannot start a shell, also
+//!   as the kernel's init.
 //!
 //! Both take an exclusive `flock` on `ld.so.preload.memproxy-lock` next to
 //! the file for the whole read, check and write, so two runs at once never
@@ -22,6 +24,7 @@ mod disable;
 mod edit;
 mod enable;
 mod preflight;
+mod rescue;
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -37,6 +40,7 @@ use crate::shown::{shown, shown_os};
 
 pub use disable::{Args as DisableArgs, run as disable};
 pub use enable::{Args as EnableArgs, run as enable};
+pub use rescue::{Args as RescueArgs, run as rescue, run_as_init, started_as_init};
 
 /// The preload file's name in its directory.
 const PRELOAD_NAME: &str = "ld.so.preload";
@@ -252,16 +256,22 @@ impl Change {
     }
 
     pub fn print(&self) {
+        // Like println!, minus the panic on a closed stdout.
+        let _ = self.write_to(&mut io::stdout().lock());
+    }
+
+    pub fn write_to(&self, out: &mut dyn Write) -> io::Result<()> {
         match (&self.before, &self.after) {
-            (None, _) => println!("--- {} (absent)", self.file),
-            _ => println!("--- {}", self.file),
+            (None, _) => writeln!(out, "--- {} (absent)", self.file)?,
+            _ => writeln!(out, "--- {}", self.file)?,
         }
         match &self.after {
-            None => println!("+++ {} (removed)", self.file),
-            Some(_) => println!("+++ {} (new)", self.file),
+            None => writeln!(out, "+++ {} (removed)", self.file)?,
+            Some(_) => writeln!(out, "+++ {} (new)", self.file)?,
         }
         for line in &self.diff {
-            println!("{line}");
+            writeln!(out, "{line}")?;
         }
+        Ok(())
     }
 }
