@@ -67,6 +67,31 @@ fn rescue_removes_memproxys_entries_and_keeps_the_foreign_ones() {
 }
 
 #[test]
+fn a_hand_written_file_loses_its_memproxy_line_and_keeps_the_others() {
+    // The README's one-line form, as `echo ... > /etc/ld.so.preload` writes
+    // it, with a foreign line and a comment around it.
+    let hand_written = format!(
+        "# site preloads\n{FOREIGN}\n/usr/local/$LIB/libmemproxy.so {}\n",
+        fixture("libcrash-ctor.so").display()
+    );
+    let root = root_with(hand_written.as_bytes());
+    let report = json(
+        &memproxy(&["rescue", "--root", root.path().to_str().unwrap(), "--json"])
+            .assert()
+            .code(0),
+    );
+    assert_eq!(report["written"], true, "{report:#}");
+    assert_eq!(
+        file(root.path(), "ld.so.preload"),
+        format!("# site preloads\n{FOREIGN}\n").as_bytes()
+    );
+    assert_eq!(
+        file(root.path(), "ld.so.preload.memproxy-prev"),
+        hand_written.as_bytes()
+    );
+}
+
+#[test]
 fn a_root_that_does_not_exist_is_a_clear_error() {
     let assert = memproxy(&["rescue", "--root", "/nonexistent/memproxy-root"])
         .assert()

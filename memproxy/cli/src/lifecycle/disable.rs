@@ -71,9 +71,23 @@ pub struct Removed {
 /// atomically, keeping the previous contents; with `dry_run`, only says
 /// what it would do. `memproxy rescue` runs exactly this.
 pub fn remove_managed(files: &Files, dry_run: bool) -> Result<Removed, Failure> {
+    remove_with(files, dry_run, edit::without_managed)
+}
+
+/// Removes, the same way, every line that names a libmemproxy.so from a
+/// file `enable` did not write: `memproxy rescue`'s second resort.
+pub fn remove_memproxy_lines(files: &Files) -> Result<Removed, Failure> {
+    remove_with(files, false, edit::without_memproxy_lines)
+}
+
+fn remove_with(
+    files: &Files,
+    dry_run: bool,
+    edit: fn(&[u8]) -> edit::Removal,
+) -> Result<Removed, Failure> {
     let _lock = files.lock()?;
     let current = files.read()?;
-    let removal = current.as_deref().map(edit::without_managed);
+    let removal = current.as_deref().map(edit);
     let after = match &removal {
         None => None,
         Some(removal) if removal.created && removal.rest.is_empty() => None,

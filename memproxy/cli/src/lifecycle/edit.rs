@@ -67,6 +67,36 @@ pub fn without_managed(contents: &[u8]) -> Removal {
     removal
 }
 
+/// The file name install.sh gives the library, under every prefix and
+/// multiarch directory.
+const LIBRARY_FILE_NAME: &[u8] = b"libmemproxy.so";
+
+/// For a file no `enable` wrote (the README's `echo ... > /etc/ld.so.preload`
+/// form): takes out every line with an entry whose file is named
+/// `libmemproxy.so`, whole, since that line names the allocator memproxy
+/// fronts too. Comments and every other line stay.
+pub fn without_memproxy_lines(contents: &[u8]) -> Removal {
+    let mut removal = Removal {
+        rest: Vec::with_capacity(contents.len()),
+        removed: Vec::new(),
+        created: false,
+        found: false,
+    };
+    for line in contents.split_inclusive(|&byte| byte == b'\n') {
+        let names_memproxy = memproxy_common::preload_list::file_entries(line)
+            .any(|entry| entry.rsplit(|&byte| byte == b'/').next() == Some(LIBRARY_FILE_NAME));
+        if names_memproxy {
+            removal.found = true;
+            removal
+                .removed
+                .push(line.strip_suffix(b"\n").unwrap_or(line).to_vec());
+        } else {
+            removal.rest.extend_from_slice(line);
+        }
+    }
+    removal
+}
+
 /// The file `enable` writes: the marker, `entries` on one line, then the
 /// previous contents (`None`: there was no file) without any earlier
 /// managed lines.
@@ -135,6 +165,27 @@ mod tests {
 
     const LIB: &[u8] = b"/usr/local/lib/libmemproxy.so";
     const ALLOC: &[u8] = b"/lib/x86_64-linux-gnu/libjemalloc.so.2";
+
+    #[test]
+    fn only_lines_naming_libmemproxy_go_from_a_hand_written_file() {
+        let contents = b"# libmemproxy.so in a comment stays\n/opt/libmemproxy.so.bak\n\
+            /usr/local/$LIB/libmemproxy.so:/usr/$LIB/libjemalloc.so.2\n\
+            other.so libmemproxy.so\n/usr/lib/x/libjemalloc.so.2";
+        let removal = without_memproxy_lines(contents);
+        assert!(removal.found);
+        assert_eq!(
+            removal.rest,
+            b"# libmemproxy.so in a comment stays\n/opt/libmemproxy.so.bak\n/usr/lib/x/libjemalloc.so.2"
+        );
+        assert_eq!(
+            removal.removed,
+            [
+                &b"/usr/local/$LIB/libmemproxy.so:/usr/$LIB/libjemalloc.so.2"[..],
+                b"other.so libmemproxy.so"
+            ]
+        );
+        assert!(!without_memproxy_lines(b"/lib/libjemalloc.so.2\n").found);
+    }
 
     #[test]
     fn enable_puts_its_line_first_and_keeps_foreign_bytes() {

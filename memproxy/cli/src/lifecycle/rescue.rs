@@ -5,7 +5,9 @@
 //!
 //! It remounts the root read-write if it is read-only, removes what
 //! `enable` added to `etc/ld.so.preload` with [`disable::remove_managed`]
-//! (atomically, under the lock, foreign entries kept), and syncs. As
+//! (atomically, under the lock, foreign entries kept), or, in a file written
+//! by hand, every line naming a `libmemproxy.so` (with the allocator it
+//! names), and syncs. As
 //! `memproxy rescue` it then exits (or reboots with `--reboot`); as PID 1
 //! it then execs `/sbin/init`, so the boot continues, now without memproxy.
 //!
@@ -32,7 +34,9 @@ a library in /etc/ld.so.preload (systemd, the shells and sudo included):
 remounts the root read-write if it is read-only, removes the entries
 `memproxy enable` wrote (as `memproxy disable` does: atomically, foreign
 entries kept, the previous file in /etc/ld.so.preload.memproxy-prev), and
-syncs.
+syncs. In a file `enable` did not write, it removes instead every line
+that names a libmemproxy.so, whole (the one-line form names the allocator
+too); other lines stay.
 
 The statically linked memproxy that install.sh installs needs no ld.so, so
 it runs where nothing else does. When no shell can start, boot with the
@@ -117,7 +121,12 @@ fn repair(root: &Path, out: &mut dyn Write) -> Result<(bool, Removed), Failure> 
     let files = Files {
         dir: root.join("etc"),
     };
-    let removed = disable::remove_managed(&files, false)?;
+    let mut removed = disable::remove_managed(&files, false)?;
+    if !removed.found {
+        // Written by hand, as the README's one-line form: the lines naming
+        // libmemproxy.so, which name the allocator it fronts too.
+        removed = disable::remove_memproxy_lines(&files)?;
+    }
     let _ = removed.write_text(&files, false, out);
     sync();
     let _ = writeln!(out, "synced");
