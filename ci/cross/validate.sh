@@ -13,7 +13,7 @@
 # --full         the whole product under emulation too. By default an emulated
 #                architecture (aarch64) runs `harness report --cover`: every
 #                preload order, name case, config form, allocator and kind at
-#                least once (428 of 1,764 groups, about 3 minutes), because
+#                least once (535 of 2,205 groups, about 2 minutes), because
 #                under qemu-user the whole product takes about 15 minutes on 2
 #                cores. The report and the table say so.
 #
