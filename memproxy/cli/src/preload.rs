@@ -7,7 +7,7 @@
 //! `doctor` judges that combined order, and `run` uses the same search to
 //! find allocators by name.
 
-use memproxy_common::preload_list::{self, Token};
+use memproxy_common::preload_list::{self, Piece, Token};
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
@@ -144,8 +144,8 @@ pub enum Substituted {
 
 /// Replaces `$LIB` with `lib` and `$PLATFORM` with `platform` in a preload
 /// entry, as `_dl_dst_substitute` does for the programs of one ABI (the
-/// token rule is `memproxy_common::preload_list::token_at`, which the
-/// library follows too); unknown `$NAME`s stay as written.
+/// entry walk is `memproxy_common::preload_list::pieces`, which the library
+/// follows too); unknown `$NAME`s stay as written.
 pub fn substitute(entry: &[u8], lib: &str, platform: Option<&str>) -> Substituted {
     if !entry.contains(&b'/') {
         return Substituted::Literal;
@@ -153,17 +153,13 @@ pub fn substitute(entry: &[u8], lib: &str, platform: Option<&str>) -> Substitute
     let mut expanded = Vec::with_capacity(entry.len() + 32);
     let mut replaced = false;
     let mut platform_unknown = false;
-    let mut rest = entry;
-    while let Some((&byte, after)) = rest.split_first() {
-        rest = after;
-        let token = if byte == b'$' {
-            preload_list::token_at(after)
-        } else {
-            None
-        };
-        let Some((token, length)) = token else {
-            expanded.push(byte);
-            continue;
+    for piece in preload_list::pieces(entry) {
+        let token = match piece {
+            Piece::Literal(&byte) => {
+                expanded.push(byte);
+                continue;
+            }
+            Piece::Token(token) => token,
         };
         let value = match token {
             Token::Origin => return Substituted::Origin,
@@ -175,7 +171,6 @@ pub fn substitute(entry: &[u8], lib: &str, platform: Option<&str>) -> Substitute
             None => platform_unknown = true,
         }
         replaced = true;
-        rest = after.get(length..).unwrap_or_default();
     }
     match (platform_unknown, replaced) {
         (true, _) => Substituted::PlatformUnknown,

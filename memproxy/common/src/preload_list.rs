@@ -76,6 +76,32 @@ pub fn token_at(after_dollar: &[u8]) -> Option<(Token, usize)> {
     })
 }
 
+/// A piece of a preload entry as ld.so reads it: a literal byte, or a token
+/// to replace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Piece<'a> {
+    Literal(&'a u8),
+    Token(Token),
+}
+
+/// `entry`'s pieces, in order: the one walk over an entry's tokens, for the
+/// library's comparison (which must not allocate) and the command's
+/// expansion alike.
+pub fn pieces(entry: &[u8]) -> impl Iterator<Item = Piece<'_>> {
+    let mut rest = entry;
+    core::iter::from_fn(move || {
+        let (byte, after) = rest.split_first()?;
+        if *byte == b'$' {
+            if let Some((token, length)) = token_at(after) {
+                rest = after.get(length..).unwrap_or(&[]);
+                return Some(Piece::Token(token));
+            }
+        }
+        rest = after;
+        Some(Piece::Literal(byte))
+    })
+}
+
 /// What the tokens stand for in one process; `None` where unknown, which
 /// makes an entry using that token name nothing (ld.so drops such an
 /// entry too).
@@ -114,25 +140,20 @@ pub fn entry_names(entry: &[u8], path: &[u8], values: &TokenValues<'_>) -> bool 
 /// Whether `entry`, its tokens replaced, is `path`; compared as it goes,
 /// without building the expansion.
 fn expands_to(entry: &[u8], mut path: &[u8], values: &TokenValues<'_>) -> bool {
-    let mut rest = entry;
-    loop {
-        let Some((byte, after)) = rest.split_first() else {
-            return path.is_empty();
-        };
-        let replaced = if *byte == b'$' { token_at(after) } else { None };
-        let (expected, next) = match replaced {
-            Some((token, length)) => match values.get(token) {
-                Some(value) => (value, after.get(length..).unwrap_or(&[])),
+    for piece in pieces(entry) {
+        let expected = match piece {
+            Piece::Literal(byte) => core::slice::from_ref(byte),
+            Piece::Token(token) => match values.get(token) {
+                Some(value) => value,
                 None => return false,
             },
-            None => (core::slice::from_ref(byte), after),
         };
         match path.strip_prefix(expected) {
             Some(remaining) => path = remaining,
             None => return false,
         }
-        rest = next;
     }
+    path.is_empty()
 }
 
 #[cfg(test)]
