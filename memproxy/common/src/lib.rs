@@ -6,6 +6,8 @@
 //! crate, so it is `no_std`, never allocates and never panics, and builds
 //! with Rust 1.85 (Debian's own toolchain).
 //!
+//! - [`contracts`]: which allocators' own functions keep the C and C++
+//!   contract memproxy otherwise keeps for them;
 //! - [`families`]: allocator APIs that export only prefixed names;
 //! - [`known`]: allocators by short name, with their files and Debian
 //!   packages per release (the same table `ci/setup` installs from);
@@ -24,6 +26,7 @@
 #![no_std]
 
 pub mod civil;
+pub mod contracts;
 pub mod debug_line;
 pub mod decision_record;
 pub mod families;
