@@ -5,6 +5,7 @@ use core::ops::ControlFlow;
 
 use memproxy_config::Identity;
 
+use crate::abi::checked;
 use crate::decision::{Decision, Reason};
 use crate::exclusion::{self, Verdict};
 use crate::families::{self, Family};
@@ -175,6 +176,8 @@ pub fn choose<'a>(
     };
     let libc = survey.libc.map(|libc| libc.object);
     let takeovers = resolve::takeovers(&target.object, libc.as_ref(), &core);
+    let straight = resolve::straight(&target.object, &filled);
+    let operators = checked::operators(&target.object, straight);
     Decision {
         identity,
         config_path: settings.config_path.to_bytes(),
@@ -185,8 +188,13 @@ pub fn choose<'a>(
         allocator_path: target.object.path,
         family: family.label,
         filled,
+        straight,
         duplicate_of,
         bootstrap_used: false,
-        table: Table { core, takeovers },
+        table: Table {
+            core,
+            takeovers,
+            operators,
+        },
     }
 }

@@ -1,6 +1,7 @@
 //! What the decision found and chose: the route's table and everything
 //! `MEMPROXY_DEBUG` reports about it.
 
+use memproxy_common::contracts::Kept;
 use memproxy_config::Identity;
 
 use crate::exclusion::Verdict;
@@ -39,6 +40,9 @@ pub struct Decision<'a> {
     pub allocator_path: &'a [u8],
     pub family: &'static str,
     pub filled: Filled,
+    /// The contracts whose functions go straight to the allocator's own
+    /// (see [`crate::abi::checked`]); memproxy keeps the others.
+    pub straight: Kept,
     /// Another memproxy copy is loaded earlier and serves this process.
     pub duplicate_of: Option<&'a [u8]>,
     /// Some allocation was served from the bootstrap region, so `free`,

@@ -107,6 +107,15 @@ pub fn report(decision: &Decision<'_>, buf: &mut [u8]) {
                 .raw(name.as_bytes());
         }
     }
+    line.key(key::STRAIGHT);
+    let mut straight = decision.straight.iter().peekable();
+    if straight.peek().is_none() {
+        line.raw(b"none");
+    }
+    for (index, contract) in straight.enumerate() {
+        line.raw(if index == 0 { b"" } else { b"," })
+            .raw(contract.name().as_bytes());
+    }
     line.key(key::EXECFN).quoted(decision.identity.execfn);
     line.key(key::EXE).quoted(decision.identity.exe);
     line.key(key::CONFIG).quoted(decision.config_path);

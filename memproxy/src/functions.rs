@@ -55,15 +55,14 @@ macro_rules! routed_functions {
                 free(block: *mut c_void) -> ()
                     { absent: required, deciding: release(block) }
                 calloc(count: usize, size: usize) -> *mut c_void
-                    { absent: fill(calloc_via_malloc), deciding: zeroed(count, size),
-                      guard: product(count, size) }
+                    { absent: fill(calloc_via_malloc), deciding: zeroed(count, size) }
                 realloc(block: *mut c_void, size: usize) -> *mut c_void
                     { absent: required, deciding: resize(block, size) }
                 memalign(align: usize, size: usize) -> *mut c_void
                     { absent: pick(aligned_primitive), deciding: aligned(align, size) }
                 posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -> c_int
                     { absent: fill(posix_memalign_via_memalign),
-                      deciding: posix_aligned(out, align, size), guard: alignment(align) }
+                      deciding: posix_aligned(out, align, size) }
                 aligned_alloc(align: usize, size: usize) -> *mut c_void
                     { absent: fill(aligned_alloc_via_memalign), deciding: aligned(align, size) }
                 valloc(size: usize) -> *mut c_void
@@ -105,41 +104,47 @@ macro_rules! routed_functions {
                 malloc_info(options: c_int, stream: *mut c_void) -> c_int
                     { absent: fill(malloc_info_unsupported), deciding: fail(libc::EAGAIN, -1) }
             }
+            operators {
+                _Znwm / _Znwj(size: usize) -> *mut c_void
+                    { kept: ThrowingNew, otherwise: via malloc(size), runtime: abort_new }
+                _Znam / _Znaj(size: usize) -> *mut c_void
+                    { kept: ThrowingNew, otherwise: via malloc(size), runtime: abort_new }
+                _ZnwmSt11align_val_t / _ZnwjSt11align_val_t(size: usize, align: usize) -> *mut c_void
+                    { kept: ThrowingNew, otherwise: via memalign(align, size), runtime: abort_new_aligned }
+                _ZnamSt11align_val_t / _ZnajSt11align_val_t(size: usize, align: usize) -> *mut c_void
+                    { kept: ThrowingNew, otherwise: via memalign(align, size), runtime: abort_new_aligned }
+                _ZnwmRKSt9nothrow_t / _ZnwjRKSt9nothrow_t(size: usize, tag: *const c_void) -> *mut c_void
+                    { kept: NothrowNew, otherwise: via malloc(size), runtime: null_new_nothrow }
+                _ZnamRKSt9nothrow_t / _ZnajRKSt9nothrow_t(size: usize, tag: *const c_void) -> *mut c_void
+                    { kept: NothrowNew, otherwise: via malloc(size), runtime: null_new_nothrow }
+                _ZnwmSt11align_val_tRKSt9nothrow_t / _ZnwjSt11align_val_tRKSt9nothrow_t(size: usize, align: usize, tag: *const c_void)
+                    -> *mut c_void
+                    { kept: NothrowNew, otherwise: via memalign(align, size), runtime: null_new_aligned_nothrow }
+                _ZnamSt11align_val_tRKSt9nothrow_t / _ZnajSt11align_val_tRKSt9nothrow_t(size: usize, align: usize, tag: *const c_void)
+                    -> *mut c_void
+                    { kept: NothrowNew, otherwise: via memalign(align, size), runtime: null_new_aligned_nothrow }
+                // The size (and alignment) are hints that the allocator's own
+                // sized delete uses for its fast path; `free` needs neither.
+                _ZdlPvm / _ZdlPvj(block: *mut c_void, size: usize) -> ()
+                    { kept: SizedDelete, otherwise: via free(block) }
+                _ZdaPvm / _ZdaPvj(block: *mut c_void, size: usize) -> ()
+                    { kept: SizedDelete, otherwise: via free(block) }
+                _ZdlPvmSt11align_val_t / _ZdlPvjSt11align_val_t(block: *mut c_void, size: usize, align: usize) -> ()
+                    { kept: SizedDelete, otherwise: via free(block) }
+                _ZdaPvmSt11align_val_t / _ZdaPvjSt11align_val_t(block: *mut c_void, size: usize, align: usize) -> ()
+                    { kept: SizedDelete, otherwise: via free(block) }
+            }
             aliases {
                 // Removed from glibc's API in 2.26 but still called by old binaries.
                 cfree(block: *mut c_void) -> ()
                     { via: free(block) }
                 reallocarray(block: *mut c_void, count: usize, size: usize) -> *mut c_void
                     { guard: bytes = product(count, size), via: realloc(block, bytes) }
-            }
-            cxx {
-                _Znwm / _Znwj(size: usize) -> *mut c_void
-                    { via: malloc(size), runtime: abort_new }
-                _Znam / _Znaj(size: usize) -> *mut c_void
-                    { via: malloc(size), runtime: abort_new }
-                _ZnwmRKSt9nothrow_t / _ZnwjRKSt9nothrow_t(size: usize, tag: *const c_void) -> *mut c_void
-                    { via: malloc(size), runtime: null_new_nothrow }
-                _ZnamRKSt9nothrow_t / _ZnajRKSt9nothrow_t(size: usize, tag: *const c_void) -> *mut c_void
-                    { via: malloc(size), runtime: null_new_nothrow }
-                _ZnwmSt11align_val_t / _ZnwjSt11align_val_t(size: usize, align: usize) -> *mut c_void
-                    { via: memalign(align, size), runtime: abort_new_aligned }
-                _ZnamSt11align_val_t / _ZnajSt11align_val_t(size: usize, align: usize) -> *mut c_void
-                    { via: memalign(align, size), runtime: abort_new_aligned }
-                _ZnwmSt11align_val_tRKSt9nothrow_t / _ZnwjSt11align_val_tRKSt9nothrow_t(size: usize, align: usize, tag: *const c_void)
-                    -> *mut c_void
-                    { via: memalign(align, size), runtime: null_new_aligned_nothrow }
-                _ZnamSt11align_val_tRKSt9nothrow_t / _ZnajSt11align_val_tRKSt9nothrow_t(size: usize, align: usize, tag: *const c_void)
-                    -> *mut c_void
-                    { via: memalign(align, size), runtime: null_new_aligned_nothrow }
-                // Every operator delete is the route's free: the size and
-                // alignment arguments are hints no allocator needs.
+                // The unsized operator deletes are the route's free, as
+                // every allocator's own are.
                 _ZdlPv(block: *mut c_void) -> ()
                     { via: free(block) }
                 _ZdaPv(block: *mut c_void) -> ()
-                    { via: free(block) }
-                _ZdlPvm / _ZdlPvj(block: *mut c_void, _size: usize) -> ()
-                    { via: free(block) }
-                _ZdaPvm / _ZdaPvj(block: *mut c_void, _size: usize) -> ()
                     { via: free(block) }
                 _ZdlPvRKSt9nothrow_t(block: *mut c_void, _tag: *const c_void) -> ()
                     { via: free(block) }
@@ -148,10 +153,6 @@ macro_rules! routed_functions {
                 _ZdlPvSt11align_val_t(block: *mut c_void, _align: usize) -> ()
                     { via: free(block) }
                 _ZdaPvSt11align_val_t(block: *mut c_void, _align: usize) -> ()
-                    { via: free(block) }
-                _ZdlPvmSt11align_val_t / _ZdlPvjSt11align_val_t(block: *mut c_void, _size: usize, _align: usize) -> ()
-                    { via: free(block) }
-                _ZdaPvmSt11align_val_t / _ZdaPvjSt11align_val_t(block: *mut c_void, _size: usize, _align: usize) -> ()
                     { via: free(block) }
                 _ZdlPvSt11align_val_tRKSt9nothrow_t(
                     block: *mut c_void, _align: usize, _tag: *const c_void) -> ()
@@ -181,16 +182,25 @@ pub struct Mallinfo2 {
 }
 
 macro_rules! generate_signatures {
-    (core { $($core:tt)* } takeovers { $($taken:tt)* } $($exported_only:tt)*) => {
-        generate_signatures!(@routed $($core)* $($taken)*);
+    (
+        core { $($core:tt)* }
+        takeovers { $($taken:tt)* }
+        operators { $($name:ident $(/ $ilp32:ident)? ($($arg:ident: $type:ty),*) -> $ret:ty { $($how:tt)* })* }
+        $($exported_only:tt)*
+    ) => {
+        generate_signatures!(@routed [$($name ($($type),*) -> $ret;)*] $($core)* $($taken)*);
     };
-    (@routed $($name:ident ($($arg:ident: $type:ty),*) -> $ret:ty { $($how:tt)* })*) => {
-        /// The C type of each routed function, named after it.
+    (@routed [$($operators:tt)*] $($name:ident ($($arg:ident: $type:ty),*) -> $ret:ty { $($how:tt)* })*) => {
+        /// The C type of each function with a slot, named after it.
         #[allow(non_camel_case_types)]
         pub mod signature {
             use super::*;
             $(pub type $name = unsafe extern "C" fn($($type),*) -> $ret;)*
+            generate_signatures!(@operators $($operators)*);
         }
+    };
+    (@operators $($name:ident ($($type:ty),*) -> $ret:ty;)*) => {
+        $(pub type $name = unsafe extern "C" fn($($type),*) -> $ret;)*
     };
 }
 

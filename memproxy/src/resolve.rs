@@ -12,6 +12,8 @@
 //!
 //! Resolving writes nothing: the decision publishes the table it picks.
 
+use memproxy_common::contracts::{self, Contract, Kept};
+
 use crate::abi::fills;
 use crate::families::Family;
 use crate::functions::{routed_functions, signature};
@@ -118,6 +120,30 @@ macro_rules! generate_resolve {
 }
 
 routed_functions!(generate_resolve);
+
+/// The contracts whose functions reach the route's object straight: those
+/// [`memproxy_common::contracts::PROVEN`] says the object keeps, where it
+/// defines every function concerned (an allocator built without its C++
+/// operators keeps memproxy's) and memproxy did not fill it in.
+pub fn straight(route: &Object, filled: &Filled) -> Kept {
+    let proven = contracts::kept_by(route.soname);
+    Contract::ALL
+        .into_iter()
+        .filter(|&contract| proven.contains(contract))
+        .filter(|&contract| match contract {
+            Contract::Calloc => !filled.calloc,
+            Contract::PosixMemalign => !filled.posix_memalign,
+            _ => contract.functions().iter().all(|&(lp64, ilp32)| {
+                let name = if cfg!(target_pointer_width = "64") {
+                    lp64
+                } else {
+                    ilp32
+                };
+                route.defines(name.as_bytes())
+            }),
+        })
+        .fold(Kept::NONE, Kept::with)
+}
 
 /// `name` as the route's object defines it, or else as glibc does.
 fn defined<F: crate::slot::Function>(

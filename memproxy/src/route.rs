@@ -9,14 +9,15 @@
 //! waits for the decider, which may itself be waiting for a loader lock that
 //! another allocating thread holds.
 //!
-//! Publishing writes the table to [`PRIMITIVES`] and, with bootstrap checks,
-//! to [`PENDING`], closes the bootstrap region, writes it to [`SLOTS`], then
+//! Publishing writes the table to [`PRIMITIVES`] and, with the contract
+//! checks the allocator needs ([`checked`]) and the bootstrap checks, to
+//! [`PENDING`], closes the bootstrap region, writes it to [`SLOTS`], then
 //! marks the state decided. A stub refused by the closed region uses
 //! `PENDING`, so no thread spins on the decider at any point. After that,
 //! each export that only forwards is one jump through its slot (see
 //! `jump_through!` in [`crate::abi`]); the slots never change again.
 
-use crate::abi::{self, bootstrap_checks::with_bootstrap_checks};
+use crate::abi::{self, bootstrap_checks::with_bootstrap_checks, checked};
 use crate::bootstrap::{
     self,
     state::{Claim, Decider, Scratch},
@@ -74,12 +75,13 @@ fn decide(decider: Decider, scratch: &'static mut Scratch) {
     } else {
         abi::warm_up(&decision.table);
     }
-    PENDING.publish(&with_bootstrap_checks(decision.table));
+    let routed = checked::with_contract_checks(decision.table, decision.straight);
+    PENDING.publish(&with_bootstrap_checks(routed));
     decision.bootstrap_used = bootstrap::close();
     let table = if decision.bootstrap_used {
-        with_bootstrap_checks(decision.table)
+        with_bootstrap_checks(routed)
     } else {
-        decision.table
+        routed
     };
     SLOTS.publish(&table);
     // Before `finish`: a fork in between leaves the child deciding, and it

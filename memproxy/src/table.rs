@@ -8,25 +8,28 @@
 //! - [`PENDING`], what the stubs call once the bootstrap region has closed
 //!   but the route is not yet in `SLOTS` (see [`crate::route`]);
 //! - [`PRIMITIVES`], the route's functions as resolved, without the
-//!   bootstrap checks: what the functions memproxy builds from an allocator's
-//!   primitives, and the bootstrap checks themselves, call.
+//!   bootstrap checks or the contract checks: what the functions memproxy
+//!   builds from an allocator's primitives, and both kinds of checks, call.
 
-use crate::abi::stubs;
+use crate::abi::{checked, stubs};
 use crate::functions::{routed_functions, signature};
 use crate::slot::Slot;
 
-/// Every function a route serves: the allocation API proper ([`Core`]) and
-/// the glibc functions allocators take over ([`Takeovers`]).
+/// Every function a route serves: the allocation API proper ([`Core`]), the
+/// glibc functions allocators take over ([`Takeovers`]) and the C++
+/// operators with a slot of their own ([`Operators`]).
 #[derive(Clone, Copy)]
 pub struct Table {
     pub core: Core,
     pub takeovers: Takeovers,
+    pub operators: Operators,
 }
 
 macro_rules! generate_table {
     (
         core { $($core:ident $core_signature:tt -> $core_ret:ty { $($_c:tt)* })* }
         takeovers { $($taken:ident $taken_signature:tt -> $taken_ret:ty { $($_t:tt)* })* }
+        operators { $($operator:ident $(/ $_ilp32:ident)? ($($_operator_parameters:tt)*) -> $operator_ret:ty { $($_o:tt)* })* }
         $($exported_only:tt)*
     ) => {
         /// The allocation API proper: each the allocator's own or built from its
@@ -43,23 +46,49 @@ macro_rules! generate_table {
             $(pub $taken: signature::$taken,)*
         }
 
-        /// One slot per routed function.
+        /// The C++ operators that reach the allocator's own where it is
+        /// proven to keep their contract, and memproxy's otherwise (see
+        /// [`crate::abi::checked`]).
+        #[derive(Clone, Copy)]
+        #[allow(non_snake_case)] // named after their symbols
+        pub struct Operators {
+            $(pub $operator: signature::$operator,)*
+        }
+
+        /// One slot per routed function and per operator.
+        #[allow(non_snake_case)]
         pub struct Slots {
             $(pub $core: Slot<signature::$core>,)*
             $(pub $taken: Slot<signature::$taken>,)*
+            $(pub $operator: Slot<signature::$operator>,)*
         }
 
         impl Slots {
+            /// Before the decision, the routed functions' stubs, and
+            /// memproxy's own operators, which allocate and free through
+            /// those stubs.
             const fn stubs() -> Slots {
                 Slots {
                     $($core: Slot::new(stubs::$core as signature::$core),)*
                     $($taken: Slot::new(stubs::$taken as signature::$taken),)*
+                    $($operator: Slot::new(checked::$operator as signature::$operator),)*
+                }
+            }
+
+            /// What the slots hold, as a table.
+            #[cfg(test)]
+            pub fn snapshot(&self) -> Table {
+                Table {
+                    core: Core { $($core: self.$core.get(),)* },
+                    takeovers: Takeovers { $($taken: self.$taken.get(),)* },
+                    operators: Operators { $($operator: self.$operator.get(),)* },
                 }
             }
 
             pub fn publish(&self, table: &Table) {
                 $(self.$core.set(table.core.$core);)*
                 $(self.$taken.set(table.takeovers.$taken);)*
+                $(self.$operator.set(table.operators.$operator);)*
             }
         }
     };

@@ -16,10 +16,13 @@
 //! `memproxy_slot_<slot>` that the library defines for every slot, inside the
 //! writable object `SLOTS`. Which hooks are plain, and the slot each forwards
 //! through, is restated here from the specification of the exports (a
-//! routed function through its own slot, `cfree` and every `operator delete`
-//! through `free`'s), not read from memproxy's code.
+//! routed function and sized or new operator through its own slot, `cfree`
+//! and the unsized `operator delete`s through `free`'s), not read from
+//! memproxy's code.
 
 use std::fmt;
+
+use memproxy_common::contracts::Contract;
 
 use object::{
     Architecture, Object, ObjectSection, ObjectSymbol, SectionFlags, SymbolKind, elf::SHF_WRITE,
@@ -43,13 +46,16 @@ impl fmt::Display for Arch {
     }
 }
 
-/// The allocation API's functions that only forward, each through its own
-/// slot (`calloc` and `posix_memalign` check their arguments first).
-const CORE_PLAIN: [&str; 9] = [
+/// The allocation API's functions, each forwarding through its own slot.
+/// (`calloc` and `posix_memalign` too: their slots hold memproxy's checked
+/// functions unless the allocator is proven to keep their contract.)
+const CORE: [&str; 11] = [
     "malloc",
     "free",
+    "calloc",
     "realloc",
     "memalign",
+    "posix_memalign",
     "aligned_alloc",
     "valloc",
     "pvalloc",
@@ -76,28 +82,33 @@ pub const TAKEN_OVER: [&str; 14] = [
     "malloc_info",
 ];
 
-/// Exports that forward through `free`'s slot, as `(LP64, ILP32)` names:
-/// `size_t` mangles as `m` on 64-bit Linux and `j` on 32-bit Linux.
-const VIA_FREE: [(&str, &str); 13] = [
-    ("cfree", "cfree"),
-    ("_ZdlPv", "_ZdlPv"),
-    ("_ZdaPv", "_ZdaPv"),
-    ("_ZdlPvm", "_ZdlPvj"),
-    ("_ZdaPvm", "_ZdaPvj"),
-    ("_ZdlPvRKSt9nothrow_t", "_ZdlPvRKSt9nothrow_t"),
-    ("_ZdaPvRKSt9nothrow_t", "_ZdaPvRKSt9nothrow_t"),
-    ("_ZdlPvSt11align_val_t", "_ZdlPvSt11align_val_t"),
-    ("_ZdaPvSt11align_val_t", "_ZdaPvSt11align_val_t"),
-    ("_ZdlPvmSt11align_val_t", "_ZdlPvjSt11align_val_t"),
-    ("_ZdaPvmSt11align_val_t", "_ZdaPvjSt11align_val_t"),
-    (
-        "_ZdlPvSt11align_val_tRKSt9nothrow_t",
-        "_ZdlPvSt11align_val_tRKSt9nothrow_t",
-    ),
-    (
-        "_ZdaPvSt11align_val_tRKSt9nothrow_t",
-        "_ZdaPvSt11align_val_tRKSt9nothrow_t",
-    ),
+/// The C++ operators with a slot of their own, which holds the allocator's
+/// operator where it is proven to keep the contract: every function of the
+/// operators' contracts in memproxy-common's table, as `(LP64, ILP32)` names
+/// (`size_t` mangles as `m` on 64-bit Linux and `j` on 32-bit Linux). Each
+/// slot is named after the LP64 symbol.
+fn operators() -> impl Iterator<Item = (&'static str, &'static str)> {
+    [
+        Contract::ThrowingNew,
+        Contract::NothrowNew,
+        Contract::SizedDelete,
+    ]
+    .into_iter()
+    .flat_map(|contract| contract.functions().iter().copied())
+}
+
+/// Exports that forward through `free`'s slot: `cfree` and the unsized
+/// operator deletes (no `size_t` in their names).
+const VIA_FREE: [&str; 9] = [
+    "cfree",
+    "_ZdlPv",
+    "_ZdaPv",
+    "_ZdlPvRKSt9nothrow_t",
+    "_ZdaPvRKSt9nothrow_t",
+    "_ZdlPvSt11align_val_t",
+    "_ZdaPvSt11align_val_t",
+    "_ZdlPvSt11align_val_tRKSt9nothrow_t",
+    "_ZdaPvSt11align_val_tRKSt9nothrow_t",
 ];
 
 /// A plain hook: the exported symbol and the slot it forwards through.
@@ -107,17 +118,22 @@ pub struct PlainHook {
     pub slot: &'static str,
 }
 
-/// Every plain hook of a library whose pointers are `pointer_bits` wide.
+/// Every plain hook of a library whose pointers are `pointer_bits` wide:
+/// every export but `reallocarray`, which checks its arguments first.
 pub fn plain_hooks(pointer_bits: u32) -> Vec<PlainHook> {
-    let routed = CORE_PLAIN.iter().chain(&TAKEN_OVER).map(|&name| PlainHook {
+    let routed = CORE.iter().chain(&TAKEN_OVER).map(|&name| PlainHook {
         symbol: name,
         slot: name,
     });
-    let via_free = VIA_FREE.iter().map(|&(lp64, ilp32)| PlainHook {
+    let operators = operators().map(|(lp64, ilp32)| PlainHook {
         symbol: if pointer_bits == 64 { lp64 } else { ilp32 },
+        slot: lp64,
+    });
+    let via_free = VIA_FREE.iter().map(|&name| PlainHook {
+        symbol: name,
         slot: "free",
     });
-    routed.chain(via_free).collect()
+    routed.chain(operators).chain(via_free).collect()
 }
 
 /// The prefix of the local symbol memproxy defines at each slot.
@@ -502,14 +518,20 @@ mod tests {
     fn plain_hooks_take_the_mangled_names_of_their_size_t() {
         let lp64 = plain_hooks(64);
         let ilp32 = plain_hooks(32);
-        assert_eq!(lp64.len(), 36);
+        assert_eq!(lp64.len(), 46);
+        assert_eq!(ilp32.len(), 46);
         assert!(lp64.iter().any(|hook| hook.symbol == "_ZdlPvm"));
-        assert!(ilp32.iter().any(|hook| hook.symbol == "_ZdlPvj"));
-        assert!(!ilp32.iter().any(|hook| hook.symbol.contains("Pvm")));
         assert!(
-            lp64.iter()
-                .filter(|hook| hook.symbol.starts_with("_Zd"))
-                .all(|hook| hook.slot == "free")
+            ilp32
+                .iter()
+                .any(|hook| hook.symbol == "_ZdlPvj" && hook.slot == "_ZdlPvm")
         );
+        assert!(!ilp32.iter().any(|hook| hook.symbol.contains("Pvm")));
+        assert!(!ilp32.iter().any(|hook| hook.symbol.starts_with("_Znwm")));
+        // Unsized deletes free; sized ones have their own slots.
+        for hook in lp64.iter().filter(|hook| hook.symbol.starts_with("_Zd")) {
+            let sized = hook.symbol.starts_with("_ZdlPvm") || hook.symbol.starts_with("_ZdaPvm");
+            assert_eq!(hook.slot == "free", !sized, "{hook:?}");
+        }
     }
 }

@@ -138,6 +138,11 @@ impl Kept {
         Kept(bits)
     }
 
+    /// This set and `contract`.
+    pub const fn with(self, contract: Contract) -> Kept {
+        Kept(self.0 | contract.bit())
+    }
+
     pub const fn contains(self, contract: Contract) -> bool {
         self.0 & contract.bit() != 0
     }
@@ -225,7 +230,11 @@ mod tests {
 
     #[test]
     fn each_contract_checks_every_operator_it_routes() {
-        for contract in [Contract::ThrowingNew, Contract::NothrowNew, Contract::SizedDelete] {
+        for contract in [
+            Contract::ThrowingNew,
+            Contract::NothrowNew,
+            Contract::SizedDelete,
+        ] {
             assert_eq!(contract.functions().len(), contract.checks().len());
         }
     }

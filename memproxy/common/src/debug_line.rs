@@ -27,6 +27,9 @@ pub mod key {
     pub const ALLOCATOR: &str = "allocator";
     pub const API: &str = "api";
     pub const FILLED: &str = "filled";
+    /// The contracts (`memproxy_common::contracts`) whose functions go
+    /// straight to the allocator's own, comma-separated, or `none`.
+    pub const STRAIGHT: &str = "straight";
     pub const EXECFN: &str = "execfn";
     pub const EXE: &str = "exe";
     pub const CONFIG: &str = "config";
@@ -41,7 +44,7 @@ pub mod key {
     pub const DUPLICATE_OF: &str = "duplicate-of";
 
     /// Every key, in order.
-    pub const ALL: [&str; 19] = [
+    pub const ALL: [&str; 20] = [
         ROUTE,
         REASON,
         FIRST,
@@ -49,6 +52,7 @@ pub mod key {
         ALLOCATOR,
         API,
         FILLED,
+        STRAIGHT,
         EXECFN,
         EXE,
         CONFIG,

@@ -1,5 +1,7 @@
 //! The route's `free`, `realloc` and `malloc_usable_size` (and `__libc_free`,
-//! `__libc_realloc`), wrapped to recognise bootstrap blocks.
+//! `__libc_realloc`), wrapped to recognise bootstrap blocks; and memproxy's
+//! own sized `operator delete`s, which free through that `free`, in place of
+//! the allocator's.
 //!
 //! Installed only when the bootstrap region was used, so that the usual
 //! process pays nothing for recognising blocks that do not exist. Each
@@ -7,6 +9,9 @@
 
 use core::ffi::c_void;
 
+use memproxy_common::contracts::Contract;
+
+use super::checked;
 use crate::bootstrap;
 use crate::table::{Core, PRIMITIVES, Table, Takeovers};
 
@@ -24,6 +29,7 @@ pub fn with_bootstrap_checks(table: Table) -> Table {
             __libc_realloc,
             ..table.takeovers
         },
+        operators: checked::memproxys_for(table.operators, Contract::SizedDelete),
     }
 }
 
@@ -76,4 +82,40 @@ unsafe extern "C" fn malloc_usable_size(block: *mut c_void) -> usize {
     }
     // SAFETY: NULL or a block of the route's allocator.
     unsafe { PRIMITIVES.malloc_usable_size.get()(block) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::functions::signature;
+
+    unsafe extern "C" fn allocators_sized_delete(_block: *mut c_void, _size: usize) {}
+    unsafe extern "C" fn allocators_new(_size: usize) -> *mut c_void {
+        core::ptr::null_mut()
+    }
+
+    #[test]
+    fn the_sized_deletes_go_back_to_memproxys_which_free_through_the_checked_free() {
+        // A bootstrap block freed by the allocator's own sized delete would
+        // corrupt its heap; memproxy's goes through `free`'s slot.
+        // Nothing publishes in a test build: PENDING holds the stubs.
+        let mut table = crate::table::PENDING.snapshot();
+        table.operators._ZdlPvm = allocators_sized_delete;
+        table.operators._ZdaPvm = allocators_sized_delete;
+        table.operators._Znwm = allocators_new;
+        let checked_table = with_bootstrap_checks(table);
+        let memproxys: signature::_ZdlPvm = checked::_ZdlPvm;
+        assert!(core::ptr::fn_addr_eq(
+            checked_table.operators._ZdlPvm,
+            memproxys
+        ));
+        let memproxys: signature::_ZdaPvm = checked::_ZdaPvm;
+        assert!(core::ptr::fn_addr_eq(
+            checked_table.operators._ZdaPvm,
+            memproxys
+        ));
+        // A new block is never a bootstrap one: the allocator's new stays.
+        let own: signature::_Znwm = allocators_new;
+        assert!(core::ptr::fn_addr_eq(checked_table.operators._Znwm, own));
+    }
 }

@@ -30,7 +30,6 @@ pub mod stubs;
 
 use core::ffi::{c_char, c_int, c_void};
 
-use crate::cxx::{self, RuntimeOperator};
 use crate::functions::{Mallinfo, Mallinfo2, routed_functions};
 use crate::sys;
 use crate::table::{SLOTS, Slots, Table};
@@ -57,37 +56,19 @@ macro_rules! generate_exports {
     (
         core { $($core:tt)* }
         takeovers { $($taken:tt)* }
+        operators { $($operator:tt)* }
         aliases { $($alias:tt)* }
-        cxx { $($cxx:tt)* }
     ) => {
         generate_exports!(@routed $($core)* $($taken)*);
-        generate_exports!(@via $($alias)* $($cxx)*);
+        generate_exports!(@operators $($operator)*);
+        generate_exports!(@via $($alias)*);
     };
-    (@routed $($name:ident $parameters:tt -> $ret:ty { $($how:tt)* })*) => {$(
-        generate_exports!(@routed_one $name $parameters -> $ret { $($how)* });
-    )*};
-    (@routed_one $name:ident ($($arg:ident: $type:ty),*) -> $ret:ty {
-        absent: $absent:ident $(($absent_with:ident))?,
-        deciding: $deciding:ident $deciding_args:tt,
-        guard: $guard:ident ($($guard_arg:expr),*)
-    }) => {
-        #[cfg_attr(not(test), unsafe(no_mangle))]
-        pub unsafe extern "C" fn $name($($arg: $type),*) -> $ret {
-            if let Err(refusal) = guards::$guard($($guard_arg),*) {
-                return refusal;
-            }
-            // SAFETY: the caller upholds this function's C contract, and the
-            // guard what the contract leaves to every route; the slot holds
-            // the route's implementation of the same contract.
-            unsafe { SLOTS.$name.get()($($arg),*) }
-        }
-    };
-    (@routed_one $name:ident ($($arg:ident: $type:ty),*) -> $ret:ty {
-        absent: $absent:ident $(($absent_with:ident))?,
-        deciding: $deciding:ident $deciding_args:tt
-    }) => {
+    (@routed $($name:ident ($($arg:ident: $type:ty),*) -> $ret:ty { $($how:tt)* })*) => {$(
         plain_hook!($name [] ($($arg: $type),*) -> $ret, via $name($($arg),*));
-    };
+    )*};
+    (@operators $($name:ident $(/ $ilp32:ident)? ($($arg:ident: $type:ty),*) -> $ret:ty { $($how:tt)* })*) => {$(
+        plain_hook!($name [$($ilp32)?] ($($arg: $type),*) -> $ret, via $name($($arg),*));
+    )*};
     (@via $($name:ident $(/ $ilp32:ident)? ($($parameters:tt)*) -> $ret:ty { $($how:tt)* })*) => {$(
         generate_exports!(@via_one $name [$($ilp32)?] ($($parameters)*) -> $ret { $($how)* });
     )*};
@@ -101,32 +82,10 @@ macro_rules! generate_exports {
                 Ok(checked) => checked,
                 Err(refusal) => return refusal,
             };
-            // SAFETY: as for the routed functions: this function's contract
-            // is the slot's function's, for the arguments forwarded.
+            // SAFETY: the caller upholds this function's C contract, and the
+            // guard what the contract leaves to every route; the slot's
+            // function has the same contract for the arguments forwarded.
             unsafe { SLOTS.$slot.get()($($forward),*) }
-        }
-    };
-    // `operator new` tries the route first; on failure it tail-calls the C++
-    // runtime's own operator, which runs the new-handler loop and throws (or
-    // returns NULL for nothrow).
-    (@via_one $name:ident [$($ilp32:ident)?] ($($arg:ident: $type:ty),*) -> $ret:ty {
-        via: $slot:ident ($($forward:expr),*), runtime: $fallback:ident
-    }) => {
-        #[cfg_attr(not(test), unsafe(export_name = cxx_symbol!($name $(/ $ilp32)?)))]
-        pub unsafe extern "C" fn $name($($arg: $type),*) -> $ret {
-            static RUNTIME: RuntimeOperator<unsafe extern "C" fn($($type),*) -> $ret> =
-                RuntimeOperator::new(cxx_symbol!($name $(/ $ilp32)?).as_bytes(), cxx::$fallback);
-            // SAFETY: the route's malloc or memalign, with the size (and the
-            // alignment, a power of two by std::align_val_t's contract) of
-            // this operator's call.
-            let block = unsafe { SLOTS.$slot.get()($($forward),*) };
-            if !block.is_null() {
-                return block;
-            }
-            // SAFETY: the C++ runtime's own definition of this very operator
-            // (or a fallback of the same signature), called with our caller's
-            // arguments: a tail call, so no frame of ours is unwound through.
-            unsafe { RUNTIME.get()($($arg),*) }
         }
     };
     (@via_one $name:ident [$($ilp32:ident)?] ($($arg:ident: $type:ty),*) -> $ret:ty {
@@ -185,15 +144,18 @@ macro_rules! generate_slot_labels {
     (
         core { $($core:ident $core_signature:tt -> $core_ret:ty { $($_c:tt)* })* }
         takeovers { $($taken:ident $taken_signature:tt -> $taken_ret:ty { $($_t:tt)* })* }
+        operators { $($operator:ident $(/ $_ilp32:ident)? ($($_operator_parameters:tt)*) -> $operator_ret:ty { $($_o:tt)* })* }
         $($exported_only:tt)*
     ) => {
         #[cfg(not(test))]
         core::arch::global_asm!(
             $(concat!(".set memproxy_slot_", stringify!($core), ", {slots} + {", stringify!($core), "}"),)*
             $(concat!(".set memproxy_slot_", stringify!($taken), ", {slots} + {", stringify!($taken), "}"),)*
+            $(concat!(".set memproxy_slot_", stringify!($operator), ", {slots} + {", stringify!($operator), "}"),)*
             slots = sym SLOTS,
             $($core = const core::mem::offset_of!(Slots, $core),)*
             $($taken = const core::mem::offset_of!(Slots, $taken),)*
+            $($operator = const core::mem::offset_of!(Slots, $operator),)*
         );
     };
 }
@@ -291,25 +253,17 @@ core::arch::global_asm!(
 
 routed_functions!(generate_exports);
 
-/// Checks an export makes before it forwards: what C, POSIX or C++ require
-/// of every route. `Err` holds what the export returns instead.
+pub mod checked;
+
+/// Checks an alias makes before it forwards: what C requires of every route.
+/// `Err` holds what the export returns instead.
 mod guards {
-    use core::ffi::{c_int, c_void};
+    use core::ffi::c_void;
 
     /// `count * size`, which must not overflow.
     #[inline(always)]
     pub fn product(count: usize, size: usize) -> Result<usize, *mut c_void> {
         count.checked_mul(size).ok_or_else(super::no_memory)
-    }
-
-    /// A power of two no smaller than a pointer (so a multiple of one).
-    #[inline(always)]
-    pub fn alignment(align: usize) -> Result<(), c_int> {
-        #[allow(clippy::manual_is_power_of_two)]
-        if align < core::mem::size_of::<*mut c_void>() || align & (align - 1) != 0 {
-            return Err(libc::EINVAL);
-        }
-        Ok(())
     }
 }
 

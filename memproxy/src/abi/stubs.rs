@@ -17,6 +17,7 @@
 
 use core::ffi::{c_char, c_int, c_void};
 
+use super::checked::is_posix_alignment;
 use super::{no_memory, whole_pages};
 use crate::bootstrap::{self, Refusal};
 use crate::functions::{Mallinfo, Mallinfo2, routed_functions};
@@ -169,6 +170,7 @@ unsafe fn posix_aligned(
 ) -> c_int {
     match enter() {
         Entry::Ready => call(&SLOTS),
+        Entry::Deciding if !is_posix_alignment(align) => libc::EINVAL,
         Entry::Deciding => match bootstrap::allocate(size, align) {
             Ok(block) => {
                 // SAFETY: the caller of posix_memalign passes a writable `out`.

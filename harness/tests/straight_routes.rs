@@ -1,0 +1,216 @@
+//! Where the route's object is proven to keep a contract
+//! (`memproxy_common::contracts::PROVEN`, which `harness contracts` checks
+//! against the allocators themselves), the slots of that contract's
+//! functions hold the object's own; everywhere else they hold memproxy's
+//! checked functions. Read from the slots themselves: the `slots` fixture
+//! runs under each allocator and looks up, in the live process, which
+//! object each slot's function belongs to. hook-shape proves that each
+//! export is one jump through its slot; together they prove what each
+//! export reaches.
+//!
+//! The expectation is restated here from the table and the allocator's
+//! file, not taken from memproxy: straight exactly where PROVEN names the
+//! object's soname and the object defines every function of the contract.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use harness::allocators;
+use harness::run::LIBC;
+use memproxy_common::contracts::{self, Contract, Kept};
+use object::read::elf::{Dyn, ElfFile64, FileHeader};
+use object::{Endianness, Object, ObjectSymbol, elf};
+use rstest::rstest;
+use test_support::{Artifacts, Dir, Process};
+
+/// Where each `memproxy_slot_<name>` is in the library, by slot name.
+fn slot_offsets(library: &Path) -> BTreeMap<String, u64> {
+    let bytes = std::fs::read(library).expect("libmemproxy.so is readable");
+    let file = ElfFile64::<Endianness>::parse(&*bytes).expect("ELF64");
+    file.symbols()
+        .filter_map(|symbol| {
+            let name = symbol.name().ok()?;
+            let slot = name.strip_prefix(test_support::hook_shape::SLOT_SYMBOL_PREFIX)?;
+            Some((slot.to_owned(), symbol.address()))
+        })
+        .collect()
+}
+
+/// The object's `DT_SONAME` and the functions it defines.
+fn soname_and_exports(object: &Path) -> (String, Vec<String>) {
+    let bytes =
+        std::fs::read(object).unwrap_or_else(|error| panic!("{}: {error}", object.display()));
+    let file = ElfFile64::<Endianness>::parse(&*bytes).expect("ELF64");
+    let endian = file.endian();
+    let sections = file
+        .elf_header()
+        .sections(endian, &*bytes)
+        .expect("section headers");
+    let (dynamic, link) = sections
+        .dynamic(endian, &*bytes)
+        .expect("readable")
+        .expect("a shared object has a dynamic section");
+    let strings = sections.strings(endian, &*bytes, link).expect("dynstr");
+    let soname = dynamic
+        .iter()
+        .find(|entry| entry.tag32(endian) == Some(elf::DT_SONAME))
+        .map(|entry| {
+            let name = entry.string(endian, strings).expect("soname string");
+            String::from_utf8_lossy(name).into_owned()
+        })
+        .expect("a DT_SONAME");
+    let exports = file
+        .dynamic_symbols()
+        .filter(|symbol| symbol.is_definition())
+        .filter_map(|symbol| symbol.name().ok().map(str::to_owned))
+        .collect();
+    (soname, exports)
+}
+
+/// What should go straight to `object`: restated from the table.
+fn expected_straight(object: &Path) -> Kept {
+    let (soname, exports) = soname_and_exports(object);
+    let proven = contracts::kept_by(soname.as_bytes());
+    Contract::ALL
+        .into_iter()
+        .filter(|&contract| proven.contains(contract))
+        .filter(|&contract| {
+            contract
+                .functions()
+                .iter()
+                .all(|(lp64, _)| exports.iter().any(|name| name == lp64))
+        })
+        .fold(Kept::NONE, Kept::with)
+}
+
+/// Each contract's slots, as the fixture prints them: `(contract, slot,
+/// object, own)`.
+fn slots_under(
+    preload: &[PathBuf],
+    allocator: &Path,
+    config: &str,
+) -> (Vec<(Contract, String, PathBuf, bool)>, String) {
+    let artifacts = Artifacts::shared();
+    let offsets = slot_offsets(&artifacts.memproxy);
+    let mut arguments = vec![allocator.display().to_string()];
+    let mut contract_of = BTreeMap::new();
+    for contract in Contract::ALL {
+        for (slot, _) in contract.functions() {
+            let offset = offsets
+                .get(*slot)
+                .unwrap_or_else(|| panic!("libmemproxy.so has no slot symbol for {slot}"));
+            arguments.push(format!("{slot}={offset:x}:{slot}"));
+            contract_of.insert((*slot).to_owned(), contract);
+        }
+    }
+    let dir = Dir::new("straight-");
+    let ran = Process::new(artifacts.fixture("slots"))
+        .args(&arguments)
+        .preload(preload)
+        .config(dir.config(config))
+        .debug(true)
+        .run();
+    let transcript = ran.describe();
+    assert!(ran.succeeded(), "{transcript}");
+    let slots = ran
+        .stdout
+        .lines()
+        .map(|line| {
+            let mut fields = line.split(' ');
+            let slot = fields.next().expect("a slot name").to_owned();
+            let object = fields
+                .next()
+                .and_then(|field| field.strip_prefix("object="))
+                .unwrap_or_else(|| panic!("no object= in {line:?}"));
+            let own = fields.next() == Some("own=yes");
+            let contract = contract_of[&slot];
+            (contract, slot, PathBuf::from(object), own)
+        })
+        .collect::<Vec<_>>();
+    assert_eq!(slots.len(), contract_of.len(), "{transcript}");
+    (slots, transcript)
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    a.canonicalize().ok() == b.canonicalize().ok()
+}
+
+#[rstest]
+fn slots_hold_the_allocators_own_functions_exactly_where_proven(
+    #[values("glibc", "jemalloc", "mimalloc", "tcmalloc")] name: &str,
+    #[values(false, true)] excluded: bool,
+) {
+    let artifacts = Artifacts::shared();
+    let Some(allocator) = allocators::selected().built_in(name) else {
+        return;
+    };
+    let mut preload = vec![artifacts.memproxy.clone()];
+    preload.extend(allocator.path.clone());
+    let route = match (&allocator.path, excluded) {
+        (Some(path), false) => path.clone(),
+        _ => PathBuf::from(LIBC),
+    };
+    let expected = expected_straight(&route);
+    let config = if excluded { "slots\n" } else { "" };
+    let (slots, transcript) = slots_under(&preload, &route, config);
+
+    for (contract, slot, object, own) in &slots {
+        if expected.contains(*contract) {
+            assert!(
+                *own,
+                "{slot} ({}) should be {}'s own\n{transcript}",
+                contract.name(),
+                route.display()
+            );
+        } else {
+            assert!(
+                same_file(object, &artifacts.memproxy),
+                "{slot} ({}) should be memproxy's, holds {}'s\n{transcript}",
+                contract.name(),
+                object.display()
+            );
+        }
+    }
+    // memproxy's report agrees with what the slots hold.
+    let names: Vec<&str> = expected.iter().map(Contract::name).collect();
+    let reported = if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(",")
+    };
+    assert!(
+        transcript.contains(&format!(" straight={reported} ")),
+        "{transcript}"
+    );
+}
+
+#[test]
+fn a_proven_allocator_gets_some_contracts_straight_and_not_others() {
+    // Otherwise the test above could pass with every slot memproxy's, or
+    // every slot the allocator's.
+    let Some(tcmalloc) = allocators::selected().built_in("tcmalloc") else {
+        return;
+    };
+    let tcmalloc = tcmalloc.path.clone().expect("tcmalloc has a path");
+    let straight = expected_straight(&tcmalloc);
+    assert!(straight.contains(Contract::ThrowingNew));
+    assert!(straight.contains(Contract::SizedDelete));
+    assert!(!straight.contains(Contract::Calloc));
+}
+
+#[test]
+fn an_allocator_the_table_does_not_name_keeps_every_check() {
+    let artifacts = Artifacts::shared();
+    let unknown = artifacts.fixture("libbootstrap-allocator.so");
+    assert_eq!(expected_straight(&unknown), Kept::NONE);
+    let (slots, transcript) =
+        slots_under(&[artifacts.memproxy.clone(), unknown.clone()], &unknown, "");
+    for (_, slot, object, _) in &slots {
+        assert!(
+            same_file(object, &artifacts.memproxy),
+            "{slot}: {}\n{transcript}",
+            object.display()
+        );
+    }
+    assert!(transcript.contains(" straight=none "), "{transcript}");
+}
