@@ -122,11 +122,12 @@ macro_rules! generate_resolve {
 routed_functions!(generate_resolve);
 
 /// The contracts whose functions reach the route's object straight: those
-/// [`memproxy_common::contracts::PROVEN`] says the object keeps, where it
-/// defines every function concerned (an allocator built without its C++
-/// operators keeps memproxy's) and memproxy did not fill it in.
+/// [`memproxy_common::contracts::PROVEN`] says the object keeps (and are
+/// worth it: [`contracts::worth_routing_to`]), where it defines every
+/// function concerned (an allocator built without its C++ operators keeps
+/// memproxy's) and memproxy did not fill it in.
 pub fn straight(route: &Object, filled: &Filled) -> Kept {
-    let proven = contracts::kept_by(route.soname);
+    let proven = contracts::worth_routing_to(route.soname);
     Contract::ALL
         .into_iter()
         .filter(|&contract| proven.contains(contract))

@@ -7,8 +7,8 @@
 //! `operator new` aborts instead of throwing). Where [`PROVEN`] says the
 //! route's object keeps a [`Contract`], the library routes those calls
 //! straight to the object's own functions instead, one jump each; the sized
-//! `operator delete`s likewise reach the object's own (tcmalloc's and
-//! jemalloc's sized fast paths).
+//! `operator delete`s likewise reach the object's own where they are faster
+//! than its `free` (tcmalloc's sized fast path; [`worth_routing_to`]).
 //!
 //! [`PROVEN`] is not trusted on its word: the harness runs each
 //! [`Contract::checks`] of `fixtures/c/semantics.cpp` under every installed
@@ -143,6 +143,11 @@ impl Kept {
         Kept(self.0 | contract.bit())
     }
 
+    /// This set less `contract`.
+    pub const fn without(self, contract: Contract) -> Kept {
+        Kept(self.0 & !contract.bit())
+    }
+
     pub const fn contains(self, contract: Contract) -> bool {
         self.0 & contract.bit() != 0
     }
@@ -158,6 +163,13 @@ impl Kept {
 pub struct Proven {
     pub soname: &'static str,
     pub kept: Kept,
+    /// Whether its sized `operator delete`s cost less than its `free`, so
+    /// that sending them there is worth a slot. Every allocator's sized
+    /// deletes free correctly ([`Contract::SizedDelete`]), but only
+    /// tcmalloc's skip work: per new/delete pair, callgrind counts
+    /// tcmalloc's 5 instructions fewer than `free`, jemalloc's 32 more and
+    /// mimalloc's 1 more (the dispatch bench's `new_delete`, docs/benchmarks.md).
+    pub sized_delete_is_faster: bool,
 }
 
 use Contract::{Calloc, NothrowNew, PosixMemalign, SizedDelete, ThrowingNew};
@@ -173,36 +185,57 @@ pub const PROVEN: [Proven; 6] = [
     Proven {
         soname: "libc.so.6",
         kept: Kept::of(&[Calloc, PosixMemalign]),
+        sized_delete_is_faster: false,
     },
     Proven {
         soname: "libjemalloc.so.2",
         kept: Kept::of(&[Calloc, PosixMemalign, ThrowingNew, NothrowNew, SizedDelete]),
+        sized_delete_is_faster: false,
     },
     Proven {
         soname: "libtcmalloc_minimal.so.4",
         kept: Kept::of(&[PosixMemalign, ThrowingNew, NothrowNew, SizedDelete]),
+        sized_delete_is_faster: true,
     },
     Proven {
         soname: "libtcmalloc.so.4",
         kept: Kept::of(&[PosixMemalign, ThrowingNew, NothrowNew, SizedDelete]),
+        sized_delete_is_faster: true,
     },
     Proven {
         soname: "libmimalloc.so.2",
         kept: Kept::of(&[PosixMemalign, SizedDelete]),
+        sized_delete_is_faster: false,
     },
     Proven {
         soname: "libmimalloc.so.3",
         kept: Kept::of(&[PosixMemalign, SizedDelete]),
+        sized_delete_is_faster: false,
     },
 ];
+
+fn proven(soname: &[u8]) -> Option<&'static Proven> {
+    PROVEN
+        .iter()
+        .find(|proven| proven.soname.as_bytes() == soname)
+}
 
 /// What the object named `soname` is proven to keep; nothing for an object
 /// the table does not name.
 pub fn kept_by(soname: &[u8]) -> Kept {
-    PROVEN
-        .iter()
-        .find(|proven| proven.soname.as_bytes() == soname)
-        .map_or(Kept::NONE, |proven| proven.kept)
+    proven(soname).map_or(Kept::NONE, |proven| proven.kept)
+}
+
+/// The contracts whose functions memproxy sends to the object named
+/// `soname` rather than keep them itself: what it keeps, less the sized
+/// deletes unless they are faster than its `free`. The object must also
+/// define every function concerned, which only the library can see.
+pub fn worth_routing_to(soname: &[u8]) -> Kept {
+    match proven(soname) {
+        Some(proven) if proven.sized_delete_is_faster => proven.kept,
+        Some(proven) => proven.kept.without(Contract::SizedDelete),
+        None => Kept::NONE,
+    }
 }
 
 #[cfg(test)]
@@ -226,6 +259,27 @@ mod tests {
         assert_eq!(kept_by(b"libc.so"), Kept::NONE);
         assert!(kept_by(b"libjemalloc.so.2").contains(Contract::ThrowingNew));
         assert!(!kept_by(b"libtcmalloc_minimal.so.4").contains(Contract::Calloc));
+        assert_eq!(worth_routing_to(b"libfoo.so.1"), Kept::NONE);
+    }
+
+    #[test]
+    fn only_faster_sized_deletes_are_worth_routing_to() {
+        for proven in &PROVEN {
+            let soname = proven.soname.as_bytes();
+            let routed = worth_routing_to(soname);
+            assert_eq!(
+                routed.contains(Contract::SizedDelete),
+                proven.sized_delete_is_faster && proven.kept.contains(Contract::SizedDelete),
+                "{}",
+                proven.soname
+            );
+            assert_eq!(
+                routed.with(Contract::SizedDelete),
+                kept_by(soname).with(Contract::SizedDelete)
+            );
+        }
+        assert!(worth_routing_to(b"libtcmalloc.so.4").contains(Contract::SizedDelete));
+        assert!(!worth_routing_to(b"libjemalloc.so.2").contains(Contract::SizedDelete));
     }
 
     #[test]
