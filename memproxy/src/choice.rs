@@ -177,7 +177,7 @@ pub fn choose<'a>(
     let libc = survey.libc.map(|libc| libc.object);
     let takeovers = resolve::takeovers(&target.object, libc.as_ref(), &core);
     let straight = resolve::straight(&target.object, &filled);
-    let operators = checked::operators(&target.object, straight);
+    let operators = checked::operators(&target.object, straight, core.free);
     Decision {
         identity,
         config_path: settings.config_path.to_bytes(),

@@ -80,6 +80,18 @@ pub fn function<F: Function>(address: usize) -> Option<F> {
     from_raw::<Option<F>>(address as *mut ())
 }
 
+/// `function` as a pointer of another C signature `G`. As with
+/// [`function`], the obligation moves to the call: whoever calls the result
+/// must know that `function` accepts that call. memproxy uses it only to put
+/// `free` in the slots of the sized `operator delete`s, which only their
+/// exports' jumps call, with the caller's arguments: `free` takes the block
+/// and ignores the size and alignment after it, as the C calling
+/// conventions of every supported architecture allow (the caller owns the
+/// argument area).
+pub fn reinterpret<F: Function + Pointer, G: Function + Pointer>(function: F) -> G {
+    from_raw::<G>(into_raw(function))
+}
+
 union Bits<F: Copy> {
     value: F,
     raw: *mut (),

@@ -9,8 +9,6 @@
 
 use core::ffi::c_void;
 
-use memproxy_common::contracts::Contract;
-
 use super::checked;
 use crate::bootstrap;
 use crate::table::{Core, PRIMITIVES, Table, Takeovers};
@@ -29,7 +27,7 @@ pub fn with_bootstrap_checks(table: Table) -> Table {
             __libc_realloc,
             ..table.takeovers
         },
-        operators: checked::memproxys_for(table.operators, Contract::SizedDelete),
+        operators: checked::with_sized_deletes_freeing_with(table.operators, free),
     }
 }
 
@@ -95,25 +93,28 @@ mod tests {
     }
 
     #[test]
-    fn the_sized_deletes_go_back_to_memproxys_which_free_through_the_checked_free() {
+    fn the_sized_deletes_become_the_free_that_recognises_bootstrap_blocks() {
         // A bootstrap block freed by the allocator's own sized delete would
-        // corrupt its heap; memproxy's goes through `free`'s slot.
+        // corrupt its heap.
         // Nothing publishes in a test build: PENDING holds the stubs.
         let mut table = crate::table::PENDING.snapshot();
         table.operators._ZdlPvm = allocators_sized_delete;
         table.operators._ZdaPvm = allocators_sized_delete;
         table.operators._Znwm = allocators_new;
         let checked_table = with_bootstrap_checks(table);
-        let memproxys: signature::_ZdlPvm = checked::_ZdlPvm;
-        assert!(core::ptr::fn_addr_eq(
-            checked_table.operators._ZdlPvm,
-            memproxys
-        ));
-        let memproxys: signature::_ZdaPvm = checked::_ZdaPvm;
-        assert!(core::ptr::fn_addr_eq(
-            checked_table.operators._ZdaPvm,
-            memproxys
-        ));
+        let checked_free: signature::free = free;
+        assert_eq!(
+            checked_table.operators._ZdlPvm as usize,
+            checked_free as usize
+        );
+        assert_eq!(
+            checked_table.operators._ZdaPvm as usize,
+            checked_free as usize
+        );
+        assert_eq!(
+            checked_table.operators._ZdlPvmSt11align_val_t as usize,
+            checked_free as usize
+        );
         // A new block is never a bootstrap one: the allocator's new stays.
         let own: signature::_Znwm = allocators_new;
         assert!(core::ptr::fn_addr_eq(checked_table.operators._Znwm, own));

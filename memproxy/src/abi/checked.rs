@@ -17,13 +17,14 @@
 //!   its slot; when that fails, it tail-calls the C++ runtime's own operator,
 //!   which runs the new-handler loop and throws (or returns NULL for nothrow;
 //!   see [`crate::cxx`]);
-//! - each sized `operator delete` jumps through `free`'s slot, ignoring the
-//!   size and alignment: before the decision that is the bootstrap-aware
-//!   stub, and after it the route's `free`, bootstrap checks included.
+//! - each sized `operator delete` is the route's `free` itself, which ignores
+//!   the size and alignment ([`crate::slot::reinterpret`]): one jump, as the
+//!   unsized ones.
 //!
-//! These operators are also what the operator slots hold until the route is
-//! published: they allocate and free through the routed functions' slots,
-//! which hold the stubs until then.
+//! Until the route is published the operator slots hold memproxy's operators
+//! below, which allocate and free through the routed functions' slots, and so
+//! through the stubs: each `operator new` as above, each sized `operator
+//! delete` a jump through `free`'s slot.
 
 #![allow(non_snake_case)]
 
@@ -34,6 +35,7 @@ use memproxy_common::contracts::{Contract, Kept};
 use super::no_memory;
 use crate::cxx::{self, RuntimeOperator};
 use crate::functions::routed_functions;
+use crate::functions::signature;
 use crate::loader::Object;
 use crate::table::{Operators, PRIMITIVES, SLOTS, Slots, Table};
 
@@ -89,29 +91,46 @@ macro_rules! generate_operators {
     ) => {
         $(generate_operators!(@one $name [$($ilp32)?] ($($arg: $type),*) -> $ret { $($how)* });)*
 
-        /// The operators of a route through `object`: the object's own for
-        /// each contract `straight` holds, memproxy's for the others.
-        /// `straight` holds a contract only when the object defines every one
-        /// of its operators (see [`crate::resolve::straight`]).
-        pub fn operators(object: &Object, straight: Kept) -> Operators {
+        /// The operators of a route through `object`, whose `free` is
+        /// `free`: the object's own for each contract `straight` holds,
+        /// memproxy's `operator new`s and `free` for the others. `straight`
+        /// holds a contract only when the object defines every one of its
+        /// operators (see [`crate::resolve::straight`]).
+        pub fn operators(object: &Object, straight: Kept, free: signature::free) -> Operators {
+            let otherwise = sized_deletes_freeing_with(free);
             Operators {
-                $($name: if straight.contains(Contract::$contract) {
-                    object
+                $($name: match straight.contains(Contract::$contract) {
+                    true => object
                         .function(cxx_symbol!($name $(/ $ilp32)?).as_bytes())
-                        .unwrap_or($name)
-                } else {
-                    $name
+                        .unwrap_or(otherwise.$name),
+                    false => otherwise.$name,
                 },)*
             }
         }
 
-        /// `operators` with memproxy's own in place of every operator of
-        /// `contract`.
-        pub fn memproxys_for(operators: Operators, contract: Contract) -> Operators {
+        /// memproxy's operators, with `free` as every sized delete.
+        fn sized_deletes_freeing_with(free: signature::free) -> Operators {
             Operators {
-                $($name: if Contract::$contract == contract { $name } else { operators.$name },)*
+                $($name: generate_operators!(@otherwise $name, free, $($how)*),)*
             }
         }
+
+        /// `operators` with `free` as every sized delete.
+        pub fn with_sized_deletes_freeing_with(operators: Operators, free: signature::free) -> Operators {
+            let freeing = sized_deletes_freeing_with(free);
+            Operators {
+                $($name: match Contract::$contract {
+                    Contract::SizedDelete => freeing.$name,
+                    _ => operators.$name,
+                },)*
+            }
+        }
+    };
+    (@otherwise $name:ident, $free:ident, free($freed:ident)) => {
+        crate::slot::reinterpret($free)
+    };
+    (@otherwise $name:ident, $free:ident, $slot:ident ($($forward:expr),*), runtime: $fallback:ident) => {
+        $name
     };
     // `operator new`: the route's allocation, then the C++ runtime's own
     // operator on failure.
