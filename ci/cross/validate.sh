@@ -19,19 +19,21 @@
 #
 # Each architecture's library is also checked by `harness hook-shape`: every
 # plain hook is one jump through its own slot, in that architecture's
-# instructions.
+# instructions. And `harness contracts` measures, in that architecture's
+# root, which contracts each allocator's own functions keep, and fails on
+# any difference from memproxy's table (memproxy/common/src/contracts.rs).
 # --host-report  the host's report.json, if it already ran with the same
 #                allocators; otherwise the host report runs here.
 #
 # Every report covers glibc, jemalloc, mimalloc, tcmalloc (minimal) and
 # gperftools' full tcmalloc given by path, as on x86_64.
 #
-# Results: target/conformance/arch-<arch>/report.{json,md} and
-# target/conformance/architectures.{md,json}. Needs root and, for the first
+# Results: target/conformance/arch-<arch>/{report.json,report.md,contracts.json}
+# and target/conformance/architectures.{md,json}. Needs root and, for the first
 # run, network access to the Debian mirror (roots and .debs are cached in
-# /var/cache/memproxy-ci). Exit status: 0 when every cell of every
-# architecture passed, 1 when any failed, 2 on bad arguments or a set-up
-# error. See ci/cross/README.md.
+# /var/cache/memproxy-ci). Exit status: 0 when every cell, hook and
+# contract of every architecture passed, 1 when any failed, 2 on bad
+# arguments or a set-up error. See ci/cross/README.md.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
@@ -51,7 +53,7 @@ while (($#)); do
         --cover) cover=1; shift ;;
         --host-report) host_report="$2"; shift 2 ;;
         --jobs) jobs="$2"; shift 2 ;;
-        -h | --help) sed -n '2,34p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,36p' "$0"; exit 0 ;;
         *) echo "validate.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -140,11 +142,17 @@ for arch in "${arches[@]}"; do
     fi
     out="$target_dir/conformance/arch-$arch"
     log="$target_dir/conformance-arch-$arch.log"
+    full="$(tcmalloc_full "$(cross_gnu_triplet "$triple" | sed 's/^i686/i386/')")"
+    # What each allocator's own functions keep, there, against PROVEN
+    # (harness/src/contracts.rs): a few seconds, so always in full.
+    echo "validate.sh: $arch: the allocators' own contracts"
+    "$here/run.sh" --target "$triple" --env "MEMPROXY_HARNESS_ARTIFACTS=$artifacts" -- \
+        "$target_dir/cross/build/$triple/release/harness" contracts --allocator "$full" \
+        --json "$out/contracts.json" || status=1
     echo "validate.sh: $arch: the conformance report${selection:+ (covering selection)}; log in $log"
     "$here/run.sh" --target "$triple" --env "MEMPROXY_HARNESS_ARTIFACTS=$artifacts" -- \
         "$target_dir/cross/build/$triple/release/harness" report --jobs "$jobs" "${selection[@]}" \
-        --allocator "$(tcmalloc_full "$(cross_gnu_triplet "$triple" | sed 's/^i686/i386/')")" \
-        --out "$out" >"$log" 2>&1 || status=1
+        --allocator "$full" --out "$out" >"$log" 2>&1 || status=1
     tail -n 3 "$log"
     [[ -f "$out/report.json" ]] || { echo "validate.sh: $arch: no report written (see $log)" >&2; exit 2; }
     reports+=("$out/report.json")

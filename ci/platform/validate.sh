@@ -2,6 +2,8 @@
 # Validates memproxy on a second platform: runs the conformance report here
 # and inside a Debian root of another release (default: trixie, glibc 2.41),
 # with the library and probes built here, then prints both side by side.
+# In both places `harness contracts` also checks memproxy's table of what
+# each allocator's own functions keep (memproxy/common/src/contracts.rs).
 #
 #   ci/platform/validate.sh [--release trixie] [--allocator NAME=PATH]...
 #   ci/platform/validate.sh --arch i686,aarch64 [ci/cross/validate.sh options]
@@ -9,7 +11,7 @@
 # With --arch, other architectures instead: see ci/cross/validate.sh.
 #
 # Results: target/conformance/host/ and target/conformance/<release>/
-# (report.json, report.md), and target/conformance/platforms.md.
+# (report.json, report.md, contracts.json), and target/conformance/platforms.md.
 # Needs root (debootstrap, chroot, mount namespaces) and, for the first run,
 # network access to the Debian mirror. See ci/platform/README.md.
 set -euo pipefail
@@ -28,7 +30,7 @@ while (($#)); do
         --release=*) release=${1#*=}; shift ;;
         --allocator) added+=(--allocator "$2"); shift 2 ;;
         --allocator=*) added+=(--allocator "${1#*=}"); shift ;;
-        -h | --help) sed -n '2,14p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,16p' "$0"; exit 0 ;;
         *) echo "validate.sh: unknown argument '$1'" >&2; exit 2 ;;
     esac
 done
@@ -58,6 +60,14 @@ tail -n 3 "$target/conformance-host.log"
     "$harness" report --allocator "tcmalloc-full=$tcmalloc_full" "${added[@]}" \
     --out "$target/conformance/$release" >"$target/conformance-$release.log" 2>&1 || status=1
 tail -n 3 "$target/conformance-$release.log"
+
+# What each allocator's own functions keep, here and there, against
+# memproxy's table (harness/src/contracts.rs; a few seconds each).
+"$harness" contracts --allocator "tcmalloc-full=$tcmalloc_full" "${added[@]}" \
+    --json "$target/conformance/host/contracts.json" || status=1
+"$top/ci/platform/run-in-root.sh" --env "MEMPROXY_HARNESS_ARTIFACTS=$artifacts" "$root" -- \
+    "$harness" contracts --allocator "tcmalloc-full=$tcmalloc_full" "${added[@]}" \
+    --json "$target/conformance/$release/contracts.json" || status=1
 
 # The command's --allocator NAME must find each known allocator by the file
 # this release installs (libmimalloc.so.3 on Debian 13, not .so.2).

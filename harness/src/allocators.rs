@@ -3,9 +3,11 @@
 //! `MEMPROXY_HARNESS_ALLOCATORS`).
 
 use memproxy_common::known;
+use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use object::read::elf::{Dyn as _, ElfFile, FileHeader};
 use object::{Object, ObjectSymbol};
 
 /// Who answers for a block, as far as the ownership oracle can tell.
@@ -287,20 +289,79 @@ const PREFIXED_MALLOCS: [&str; 5] = [
     "scalable_malloc",
 ];
 
-/// The functions an object defines.
-struct Exports(Vec<String>);
+/// What a shared object says about itself: its soname, class and the
+/// functions (and data) it defines.
+#[derive(Clone, Debug)]
+pub struct SharedObject {
+    pub soname: Option<String>,
+    /// A 32-bit ELF object.
+    pub ilp32: bool,
+    defined: BTreeSet<String>,
+}
 
-impl Exports {
-    fn read(path: &Path) -> Result<Exports, String> {
+impl SharedObject {
+    pub fn read(path: &Path) -> Result<SharedObject, String> {
         let bytes = std::fs::read(path).map_err(|error| format!("{}: {error}", path.display()))?;
         let file = object::File::parse(&*bytes)
             .map_err(|error| format!("{}: not an ELF object: {error}", path.display()))?;
-        let names = file
+        let soname = match &file {
+            object::File::Elf32(elf) => soname(elf),
+            object::File::Elf64(elf) => soname(elf),
+            _ => Err("not an ELF object".to_owned()),
+        }
+        .map_err(|error| format!("{}: {error}", path.display()))?;
+        let defined = file
             .dynamic_symbols()
             .filter(|symbol| symbol.is_definition())
             .filter_map(|symbol| symbol.name().ok().map(str::to_owned))
             .collect();
-        let exports = Exports(names);
+        Ok(SharedObject {
+            soname,
+            ilp32: !file.is_64(),
+            defined,
+        })
+    }
+
+    /// An object with this soname and class that defines `names`, for tests.
+    pub fn synthetic(soname: Option<&str>, ilp32: bool, names: &[&str]) -> SharedObject {
+        SharedObject {
+            soname: soname.map(str::to_owned),
+            ilp32,
+            defined: names.iter().map(|name| (*name).to_owned()).collect(),
+        }
+    }
+
+    pub fn defines(&self, name: &str) -> bool {
+        self.defined.contains(name)
+    }
+}
+
+/// The object's `DT_SONAME`, if it has one.
+fn soname<Elf: FileHeader<Endian = object::Endianness>>(
+    file: &ElfFile<'_, Elf>,
+) -> Result<Option<String>, String> {
+    let (endian, data) = (file.endian(), file.data());
+    let sections = file.elf_section_table();
+    let malformed = |error: object::read::Error| format!("malformed dynamic section: {error}");
+    let Some((entries, link)) = sections.dynamic(endian, data).map_err(malformed)? else {
+        return Ok(None);
+    };
+    let strings = sections.strings(endian, data, link).map_err(malformed)?;
+    for entry in entries {
+        if entry.tag32(endian) == Some(object::elf::DT_SONAME) {
+            let name = entry.string(endian, strings).map_err(malformed)?;
+            return Ok(Some(String::from_utf8_lossy(name).into_owned()));
+        }
+    }
+    Ok(None)
+}
+
+/// The functions an allocator object defines.
+struct Exports(SharedObject);
+
+impl Exports {
+    fn read(path: &Path) -> Result<Exports, String> {
+        let exports = Exports(SharedObject::read(path)?);
         if !exports.has("malloc") && !PREFIXED_MALLOCS.iter().any(|name| exports.has(name)) {
             return Err(format!(
                 "{} exports no malloc of any API memproxy knows: it is not an allocator",
@@ -311,7 +372,7 @@ impl Exports {
     }
 
     fn has(&self, name: &str) -> bool {
-        self.0.iter().any(|export| export == name)
+        self.0.defines(name)
     }
 
     /// The oracle family whose query the object exports, or `Unclaimed`.

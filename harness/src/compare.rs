@@ -337,18 +337,8 @@ impl Comparison {
             let _ = writeln!(text, "{number} {heading}");
         }
         for table in self.tables(&numbers) {
-            let widths: Vec<usize> = (0..table[0].len())
-                .map(|column| table.iter().map(|row| row[column].len()).max().unwrap_or(0))
-                .collect();
             text.push('\n');
-            for row in &table {
-                let line: Vec<String> = row
-                    .iter()
-                    .zip(&widths)
-                    .map(|(cell, width)| format!("{cell:<width$}"))
-                    .collect();
-                let _ = writeln!(text, "{}", line.join("  ").trim_end());
-            }
+            text.push_str(&aligned(&table));
         }
         let not_run = self.not_run_lines(&numbers);
         if !not_run.is_empty() {
@@ -359,6 +349,25 @@ impl Comparison {
         }
         text
     }
+}
+
+/// `table` as text, each column as wide as its widest cell, two spaces
+/// apart.
+pub fn aligned(table: &[Vec<String>]) -> String {
+    let columns = table.first().map_or(0, Vec::len);
+    let widths: Vec<usize> = (0..columns)
+        .map(|column| table.iter().map(|row| row[column].len()).max().unwrap_or(0))
+        .collect();
+    let mut text = String::new();
+    for row in table {
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        let _ = writeln!(text, "{}", line.join("  ").trim_end());
+    }
+    text
 }
 
 #[cfg(test)]

@@ -16,6 +16,8 @@
 //! - [`run`]: starting a probe the way a case says;
 //! - [`matrix`]: running cells and judging them;
 //! - [`report`]: the table, JSON and Markdown; [`compare`]: platforms side by side;
+//! - [`contracts`]: which contracts each allocator's own functions keep, against
+//!   memproxy's table;
 //! - [`global_preload`]: real programs under a host-wide preload.
 //!
 //! Building the library and the probes, laying out files and starting
@@ -24,6 +26,7 @@
 pub mod allocators;
 pub mod compare;
 pub mod configs;
+pub mod contracts;
 pub mod emulation;
 pub mod expect;
 pub mod global_preload;

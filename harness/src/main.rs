@@ -1,4 +1,5 @@
-//! `harness report`: runs the whole conformance matrix and reports it.
+//! The harness's commands: `report` runs the whole conformance matrix and
+//! reports it; `compare`, `hook-shape` and `contracts` (see `--help`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -56,10 +57,29 @@ enum Command {
         #[arg(required = true)]
         libraries: Vec<PathBuf>,
     },
+    /// Measures which contracts (calloc, posix_memalign, new, nothrow_new,
+    /// sized_delete) each allocator's own functions keep, preloaded alone,
+    /// and compares with memproxy's table (memproxy/common/src/contracts.rs).
+    #[command(after_help = "Examples:\n  \
+        cargo run --release -p harness -- contracts\n  \
+        cargo run --release -p harness -- contracts --allocator tcmalloc-full=/lib/<multiarch>/libtcmalloc.so.4\n\n\
+        Exit status: 0 when the table says exactly what was measured, 1 on any mismatch, 2 on a \
+        set-up error.")]
+    Contracts(ContractsArgs),
 }
 
 #[derive(Args)]
-struct ReportArgs {
+struct ContractsArgs {
+    #[command(flatten)]
+    selection: SelectionArgs,
+    /// Also write the results to this file, as JSON.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+/// Which allocators a run covers.
+#[derive(Args)]
+struct SelectionArgs {
     /// Adds an allocator, as NAME=PATH (repeatable). Its owner is read from
     /// the ownership queries it exports; none means 'unclaimed'.
     #[arg(long = "allocator", value_name = "NAME=PATH")]
@@ -68,6 +88,26 @@ struct ReportArgs {
     /// (comma-separated: glibc,jemalloc,mimalloc,tcmalloc).
     #[arg(long, value_delimiter = ',')]
     only: Option<Vec<String>>,
+}
+
+impl SelectionArgs {
+    /// The selection, with `MEMPROXY_HARNESS_ALLOCATORS`' additions too.
+    fn select(mut self) -> Result<allocators::Selection, String> {
+        if let Ok(list) = std::env::var(allocators::ADDED_VAR) {
+            self.added.extend(
+                list.split(',')
+                    .filter(|spec| !spec.is_empty())
+                    .map(str::to_owned),
+            );
+        }
+        allocators::select(self.only.as_deref(), &self.added)
+    }
+}
+
+#[derive(Args)]
+struct ReportArgs {
+    #[command(flatten)]
+    selection: SelectionArgs,
     /// Runs only these preload orders (repeatable).
     #[arg(long = "order")]
     orders: Vec<String>,
@@ -115,6 +155,56 @@ fn main() -> ExitCode {
             compare(&reports, out.as_deref(), json.as_deref())
         }
         Command::HookShape { libraries } => hook_shape(&libraries),
+        Command::Contracts(args) => contracts(args),
+    }
+}
+
+/// Measures each selected allocator's contracts, prints them beside the
+/// table's claims; fails on any mismatch.
+fn contracts(args: ContractsArgs) -> ExitCode {
+    let judged = args.selection.select().and_then(|selection| {
+        for (name, why) in &selection.narrowed_out {
+            println!("not run: {name}: {why}");
+        }
+        let artifacts = Artifacts::obtain()?;
+        let semantics = artifacts.fixtures_dir.join("semantics");
+        if !semantics.is_file() {
+            return Err(format!(
+                "the semantics fixture is missing: {} (fixtures/build.rs builds it; a \
+                     prebuilt directory must hold it, see `harness report --export-artifacts`)",
+                semantics.display()
+            ));
+        }
+        harness::contracts::judge_all(&semantics, &selection.allocators)
+    });
+    let judged = match judged {
+        Ok(judged) => judged,
+        Err(error) => {
+            eprintln!("harness: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    print!("{}", harness::contracts::text(&judged));
+    if let Some(path) = &args.json {
+        let json = serde_json::json!({
+            "platform": platform_name(),
+            "table": harness::contracts::TABLE,
+            "allocators": judged,
+        });
+        let text = serde_json::to_string_pretty(&json).expect("plain data serialises") + "\n";
+        let written = match path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+            Some(dir) => std::fs::create_dir_all(dir).and_then(|()| std::fs::write(path, text)),
+            None => std::fs::write(path, text),
+        };
+        if let Err(error) = written {
+            eprintln!("harness: writing {}: {error}", path.display());
+            return ExitCode::from(2);
+        }
+    }
+    if judged.iter().all(|one| one.mismatches.is_empty()) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 
@@ -186,8 +276,7 @@ fn compare(
 
 fn report(args: ReportArgs) -> ExitCode {
     let ReportArgs {
-        mut added,
-        only,
+        selection,
         orders,
         cases,
         cover,
@@ -196,14 +285,7 @@ fn report(args: ReportArgs) -> ExitCode {
         platform,
         export_artifacts,
     } = args;
-    if let Ok(list) = std::env::var(allocators::ADDED_VAR) {
-        added.extend(
-            list.split(',')
-                .filter(|spec| !spec.is_empty())
-                .map(str::to_owned),
-        );
-    }
-    let selection = match allocators::select(only.as_deref(), &added) {
+    let selection = match selection.select() {
         Ok(selection) => selection,
         Err(error) => {
             eprintln!("harness: {error}");

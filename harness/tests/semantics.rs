@@ -1,22 +1,44 @@
 //! The C and C++ contract memproxy promises on every route, whatever the
-//! allocator behind it does (`fixtures/c/semantics.cpp` lists the checks):
-//! malloc(0) and free(NULL) as in glibc, ENOMEM on calloc/reallocarray
-//! overflow, EINVAL and an untouched *memptr from posix_memalign, errno
-//! kept across free, the new-handler loop and std::bad_alloc, NULL from the
-//! nothrow forms, aligned and page-rounded blocks.
+//! allocator behind it does: `fixtures/c/semantics.cpp` makes one named check
+//! per part of it (`semantics --list`): malloc(0) and free(NULL) as in glibc,
+//! ENOMEM on calloc/reallocarray overflow, EINVAL and an untouched *memptr
+//! from posix_memalign, errno kept across free, the new-handler loop then
+//! std::bad_alloc from every throwing operator new and NULL from every
+//! nothrow one, sized deletes that free, aligned and page-rounded blocks,
+//! realloc, malloc_trim, strdup/strndup.
 //!
 //! Direct preloads do not all keep it: tcmalloc's calloc leaves errno unset
 //! on overflow, mimalloc's operator new aborts instead of throwing. The last
-//! test shows the first of those, so that the contract tests above cannot
-//! pass merely because every allocator happens to behave.
+//! two tests show both, so that the contract tests above cannot pass merely
+//! because every allocator happens to behave. Which parts each allocator's own
+//! functions keep, so that memproxy may route to them directly, is
+//! harness/tests/contracts.rs's.
+
+use std::sync::OnceLock;
 
 use harness::allocators::{self, Allocator};
 use harness::run::{LIBC, TUNABLES};
 use rstest::rstest;
 use test_support::{Artifacts, Dir, Process};
 
-/// The checks `semantics.cpp` makes; a crash part-way shows as fewer lines.
-const CHECKS: usize = 18;
+/// How many checks `semantics` makes, from its `--list`; a crash part-way
+/// shows as fewer lines.
+fn checks() -> usize {
+    static CHECKS: OnceLock<usize> = OnceLock::new();
+    *CHECKS.get_or_init(|| {
+        let listed = Process::new(Artifacts::shared().fixture("semantics"))
+            .arg("--list")
+            .run();
+        listed.assert_success();
+        let count = listed.stdout.lines().count();
+        assert!(
+            count > 0,
+            "semantics --list names no check: {}",
+            listed.describe()
+        );
+        count
+    })
+}
 
 fn semantics_under(preload: &str, config: &str) -> (bool, String) {
     let dir = Dir::new("semantics-");
@@ -27,7 +49,7 @@ fn semantics_under(preload: &str, config: &str) -> (bool, String) {
         .run();
     let passed = ran.succeeded()
         && ran.stderr.is_empty()
-        && ran.stdout.lines().count() == CHECKS
+        && ran.stdout.lines().count() == checks()
         && ran.stdout.lines().all(|line| line.contains(r#""ok":true"#));
     (
         passed,
@@ -105,10 +127,32 @@ fn tcmalloc_alone_breaks_the_calloc_contract_that_memproxy_keeps() {
     let (passed, transcript) = semantics_under(&tcmalloc, "");
     assert!(
         !passed,
-        "tcmalloc alone now keeps the contract; update this test and the README\n{transcript}"
+        "tcmalloc alone now keeps the contract; update this test and docs/findings.md\n{transcript}"
     );
     assert!(
         transcript.contains(r#""check":"calloc_overflow_fails_with_enomem","ok":false"#),
         "{transcript}"
+    );
+}
+
+#[test]
+fn mimalloc_alone_breaks_the_new_contract_that_memproxy_keeps() {
+    let mimalloc = allocator("mimalloc").path.expect("mimalloc has a path");
+    let check = "new_runs_the_handler_then_throws";
+    let ran = Process::new(Artifacts::shared().fixture("semantics"))
+        .arg(check)
+        .preload([&mimalloc])
+        .env("GLIBC_TUNABLES", TUNABLES)
+        .no_core_files()
+        .run();
+    let kept = ran.succeeded()
+        && ran
+            .stdout
+            .contains(&format!(r#""check":"{check}","ok":true"#));
+    assert!(
+        !kept,
+        "mimalloc alone now keeps the new contract; update this test, docs/findings.md and \
+         PROVEN in memproxy/common/src/contracts.rs\n{}",
+        ran.describe()
     );
 }
