@@ -5,13 +5,16 @@
 //! the whole table to a generator macro, and each module generates its part
 //! from it (`routed_functions!(generate_stubs)` and so on):
 //!
-//! - [`signature`] (here): the C type of each routed function;
-//! - [`crate::table`]: `Core`, `Takeovers` and the `Slots` the exports jump
-//!   through;
+//! - [`signature`] (here): the C type of each function with a slot;
+//! - [`crate::table`]: `Core`, `Takeovers`, `Operators` and the `Slots` the
+//!   exports jump through;
 //! - [`crate::families`] and [`crate::resolve`]: the names an allocator API
 //!   gives each core function, and how a missing one is filled;
 //! - [`crate::abi`]: the exported symbols;
-//! - [`crate::abi::stubs`]: what each slot holds until the route is decided.
+//! - [`crate::abi::stubs`]: what each routed slot holds until the route is
+//!   decided;
+//! - [`crate::abi::checked`]: memproxy's operators, and what the operator
+//!   slots hold where the allocator's own are not used.
 //!
 //! # The table
 //!
@@ -23,24 +26,33 @@
 //!   allocator lacks it: `required` (the allocator is unusable without it),
 //!   `fill(F)` (`crate::abi::fills::F`, built from the allocator's own
 //!   primitives) or `pick(F)` (`crate::resolve::F` chooses among what it has).
+//!   The slots of `calloc` and `posix_memalign` hold memproxy's checked
+//!   functions instead where the allocator is not proven to keep their
+//!   contract ([`crate::abi::checked`]).
 //! - `takeovers`: glibc functions that allocators also export, and so take
 //!   over. Each is the route's object's own if it defines it, glibc's
 //!   otherwise; `absent` covers neither: `same(X)` is the route's core `X`.
 //!
 //! `deciding` names how the slot's stub serves a call made while the route
 //! is being decided (a function of `crate::abi::stubs`, given these arguments
-//! and the call itself); `like(X)` serves it as the stub of `X` does. `guard`
-//! names a check of `crate::abi`'s `guards` that the export makes before it
-//! forwards: C, POSIX and C++ require it of every route.
+//! and the call itself); `like(X)` serves it as the stub of `X` does.
 //!
-//! `aliases` and `cxx` are exported functions with no slot of their own:
-//! each forwards `via` another's slot, after its `guard` if it has one (whose
-//! result, if named, the forwarded arguments may use). A C++ `operator new` with a `runtime`
-//! fallback tail-calls the C++ runtime's own operator when the route's
-//! allocation fails (see [`crate::cxx`]); `runtime` names what serves when no
-//! C++ runtime is loaded. A C++ name that mangles `size_t` is given as
-//! `LP64 / ILP32`: `size_t` is `unsigned long` (`m`) on 64-bit Linux and
-//! `unsigned int` (`j`) on 32-bit Linux, and each build exports its own.
+//! `operators` are the C++ operators with a slot of their own: the object's
+//! own operator where it is proven to keep the contract named by `kept`
+//! (`memproxy_common::contracts::Contract`), and `otherwise` memproxy's: an
+//! `operator new` that calls `via` the named slot and, when that allocation
+//! fails, tail-calls the C++ runtime's own operator (see [`crate::cxx`];
+//! `runtime` names what serves when no C++ runtime is loaded), or, for a
+//! sized delete, the route's `free`.
+//!
+//! `aliases` are exported functions with no slot of their own: each forwards
+//! `via` another's slot, after its `guard` if it has one (a check of
+//! `crate::abi`'s `guards`, whose result, if named, the forwarded arguments
+//! may use).
+//!
+//! A C++ name that mangles `size_t` is given as `LP64 / ILP32`: `size_t` is
+//! `unsigned long` (`m`) on 64-bit Linux and `unsigned int` (`j`) on 32-bit
+//! Linux, and each build exports its own.
 
 use core::ffi::{c_char, c_int, c_void};
 

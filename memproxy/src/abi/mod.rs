@@ -1,21 +1,24 @@
 //! The binary interface: every function memproxy exports, the constructor
 //! ld.so runs, and every other C function memproxy defines (the stubs, the
-//! functions built from an allocator's primitives, the bootstrap checks).
-//! All of them take raw pointers under a C contract, which is why this is
-//! part of the unsafe edge.
+//! functions built from an allocator's primitives, the checked functions,
+//! the bootstrap checks). All of them take raw pointers under a C contract,
+//! which is why this is part of the unsafe edge.
 //!
-//! The exports are generated from the table in [`crate::functions`]. Each
-//! forwards through the route's slot: `malloc` and every other export that
-//! only forwards is one `jmp *slot(%rip)` on x86_64 (see [`jump_through!`]
-//! for i686 and aarch64). The few that do more do what C, POSIX or C++
-//! require of every route, whatever the allocator behind it does (see
-//! [`guards`]):
-//! - `calloc` and `reallocarray` fail with `ENOMEM` on size overflow (some
-//!   allocators return NULL without setting `errno`);
+//! The exports are generated from the table in [`crate::functions`]. Every
+//! one but `reallocarray` is one jump through its slot: `jmp *slot(%rip)` on
+//! x86_64 (see [`jump_through!`] for i686 and aarch64). What C, POSIX and C++
+//! require of every route is in the slots: where the allocator is not proven
+//! to keep it, the slots of `calloc`, `posix_memalign` and the operator
+//! `new`s hold memproxy's checked functions ([`checked`]):
+//! - `calloc` fails with `ENOMEM` on size overflow (some allocators return
+//!   NULL without setting `errno`);
 //! - `posix_memalign` rejects a bad alignment with `EINVAL`, leaving
 //!   `*memptr` untouched;
 //! - `operator new` honours the new-handler and throws `std::bad_alloc` (see
 //!   [`crate::cxx`]); the nothrow forms return NULL.
+//!
+//! `reallocarray` checks for overflow itself ([`guards`]): no allocator's is
+//! used.
 //!
 //! The symbols are unversioned, so they interpose glibc's `malloc@GLIBC_2.2.5`
 //! and the C++ runtime's operators for every object in the process. A test
