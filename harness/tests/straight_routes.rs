@@ -70,11 +70,13 @@ fn soname_and_exports(object: &Path) -> (String, Vec<String>) {
     (soname, exports)
 }
 
-/// What should go straight to `object`: restated from the table.
+/// What should go straight to `object`, through the standard names:
+/// restated from the table, with the sized deletes only where both kinds of
+/// `operator new` go straight too.
 fn expected_straight(object: &Path) -> Kept {
     let (soname, exports) = soname_and_exports(object);
     let proven = contracts::worth_routing_to(soname.as_bytes());
-    Contract::ALL
+    let straight = Contract::ALL
         .into_iter()
         .filter(|&contract| proven.contains(contract))
         .filter(|&contract| {
@@ -83,7 +85,12 @@ fn expected_straight(object: &Path) -> Kept {
                 .iter()
                 .all(|(lp64, _)| exports.iter().any(|name| name == lp64))
         })
-        .fold(Kept::NONE, Kept::with)
+        .fold(Kept::NONE, Kept::with);
+    if straight.contains(Contract::ThrowingNew) && straight.contains(Contract::NothrowNew) {
+        straight
+    } else {
+        straight.without(Contract::SizedDelete)
+    }
 }
 
 /// Each contract's slots, as the fixture prints them: `(contract, slot,
@@ -241,4 +248,37 @@ fn an_allocator_the_table_does_not_name_keeps_every_check_and_bootstrap_blocks_s
         );
     }
     assert!(transcript.contains(" straight=none "), "{transcript}");
+}
+
+#[test]
+fn a_route_through_a_prefixed_api_keeps_every_check() {
+    // The table was measured on the standard names. This je_*-only object
+    // has jemalloc's soname, and a je_calloc and je_posix_memalign that
+    // break the contract: memproxy must keep its own checks.
+    let artifacts = Artifacts::shared();
+    let prefixed = artifacts.fixture("libprefixed-jemalloc.so");
+    let (soname, _) = soname_and_exports(&prefixed);
+    assert!(contracts::kept_by(soname.as_bytes()).contains(Contract::Calloc));
+    let preload = [artifacts.memproxy.clone(), prefixed.clone()];
+    let (slots, transcript) = slots_under(&preload, &prefixed, "", |_, slot| slot);
+    // (The transcript quotes stderr, escaping its quotes.)
+    assert!(transcript.contains("jemalloc (je_*)"), "{transcript}");
+    assert!(transcript.contains(" straight=none "), "{transcript}");
+    for (_, slot, object, _) in &slots {
+        assert!(
+            same_file(object, &artifacts.memproxy),
+            "{slot}: {}\n{transcript}",
+            object.display()
+        );
+    }
+    let dir = Dir::new("straight-");
+    let ran = Process::new(artifacts.fixture("semantics"))
+        .args([
+            "calloc_overflow_fails_with_enomem",
+            "posix_memalign_bad_alignment_is_einval_and_untouched",
+        ])
+        .preload(&preload)
+        .config(dir.config(""))
+        .run();
+    assert!(ran.succeeded(), "{}", ran.describe());
 }

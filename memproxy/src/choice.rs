@@ -176,7 +176,7 @@ pub fn choose<'a>(
     };
     let libc = survey.libc.map(|libc| libc.object);
     let takeovers = resolve::takeovers(&target.object, libc.as_ref(), &core);
-    let straight = resolve::straight(&target.object, &filled);
+    let straight = resolve::straight(&target.object, family, &filled);
     let operators = checked::operators(&target.object, straight, core.free);
     Decision {
         identity,

@@ -15,7 +15,7 @@
 use memproxy_common::contracts::{self, Contract, Kept};
 
 use crate::abi::fills;
-use crate::families::Family;
+use crate::families::{Family, STANDARD};
 use crate::functions::{routed_functions, signature};
 use crate::loader::Object;
 use crate::table::{Core, Takeovers};
@@ -125,10 +125,17 @@ routed_functions!(generate_resolve);
 /// [`memproxy_common::contracts::PROVEN`] says the object keeps (and are
 /// worth it: [`contracts::worth_routing_to`]), where it defines every
 /// function concerned (an allocator built without its C++ operators keeps
-/// memproxy's) and memproxy did not fill it in.
-pub fn straight(route: &Object, filled: &Filled) -> Kept {
+/// memproxy's) and memproxy did not fill it in. None through a prefixed API:
+/// the table was measured on the standard names. The sized deletes only with
+/// both kinds of `operator new`: the table measured the object's deletes on
+/// the object's own blocks.
+pub fn straight(route: &Object, family: &Family, filled: &Filled) -> Kept {
+    // `STANDARD` is a constant: compared by its label, not its address.
+    if family.label != STANDARD.label {
+        return Kept::NONE;
+    }
     let proven = contracts::worth_routing_to(route.soname);
-    Contract::ALL
+    let straight = Contract::ALL
         .into_iter()
         .filter(|&contract| proven.contains(contract))
         .filter(|&contract| match contract {
@@ -143,7 +150,13 @@ pub fn straight(route: &Object, filled: &Filled) -> Kept {
                 route.defines(name.as_bytes())
             }),
         })
-        .fold(Kept::NONE, Kept::with)
+        .fold(Kept::NONE, Kept::with);
+    let new_too =
+        straight.contains(Contract::ThrowingNew) && straight.contains(Contract::NothrowNew);
+    match new_too {
+        true => straight,
+        false => straight.without(Contract::SizedDelete),
+    }
 }
 
 /// `name` as the route's object defines it, or else as glibc does.

@@ -80,15 +80,17 @@ pub fn function<F: Function>(address: usize) -> Option<F> {
     from_raw::<Option<F>>(address as *mut ())
 }
 
-/// `function` as a pointer of another C signature `G`. As with
-/// [`function`], the obligation moves to the call: whoever calls the result
-/// must know that `function` accepts that call. memproxy uses it only to put
-/// `free` in the slots of the sized `operator delete`s, which only their
-/// exports' jumps call, with the caller's arguments: `free` takes the block
-/// and ignores the size and alignment after it, as the C calling
-/// conventions of every supported architecture allow (the caller owns the
-/// argument area).
-pub fn reinterpret<F: Function + Pointer, G: Function + Pointer>(function: F) -> G {
+/// `function` as a pointer of another C signature `G`.
+///
+/// # Safety
+/// Every call through the result must be one `function` accepts. memproxy
+/// uses it only to put `free` in the slots of the sized `operator delete`s,
+/// which only their exports' jumps call, with the caller's arguments
+/// untouched: `free` reads the block from the first argument register (rdi
+/// on x86_64, x0 on aarch64) or stack slot (i686 cdecl) and never looks at
+/// the size and alignment after it; the caller owns the argument area and
+/// cleans it up on all three.
+pub unsafe fn reinterpret<F: Function + Pointer, G: Function + Pointer>(function: F) -> G {
     from_raw::<G>(into_raw(function))
 }
 

@@ -115,6 +115,10 @@ mod tests {
             checked_table.operators._ZdlPvmSt11align_val_t as usize,
             checked_free as usize
         );
+        assert_eq!(
+            checked_table.operators._ZdaPvmSt11align_val_t as usize,
+            checked_free as usize
+        );
         // A new block is never a bootstrap one: the allocator's new stays.
         let own: signature::_Znwm = allocators_new;
         assert!(core::ptr::fn_addr_eq(checked_table.operators._Znwm, own));

@@ -127,7 +127,10 @@ macro_rules! generate_operators {
         }
     };
     (@otherwise $name:ident, $free:ident, free($freed:ident)) => {
-        crate::slot::reinterpret($free)
+        // SAFETY: only the export's jump calls this slot, with a block and
+        // the size (and alignment) after it, which free ignores (see
+        // `reinterpret`).
+        unsafe { crate::slot::reinterpret($free) }
     };
     (@otherwise $name:ident, $free:ident, $slot:ident ($($forward:expr),*), runtime: $fallback:ident) => {
         $name

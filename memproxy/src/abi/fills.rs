@@ -54,7 +54,8 @@ pub(crate) unsafe extern "C" fn posix_memalign_via_memalign(
     align: usize,
     size: usize,
 ) -> c_int {
-    // The exported posix_memalign has already rejected bad alignments.
+    // Only memproxy's checked posix_memalign (abi/checked.rs) calls this, with
+    // a good alignment: a filled function never goes straight.
     let saved = sys::errno();
     // SAFETY: the route's aligned primitive.
     let block = unsafe { PRIMITIVES.memalign.get()(align, size) };
