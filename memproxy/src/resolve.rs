@@ -151,11 +151,10 @@ pub fn straight(route: &Object, family: &Family, filled: &Filled) -> Kept {
             }),
         })
         .fold(Kept::NONE, Kept::with);
-    let new_too =
-        straight.contains(Contract::ThrowingNew) && straight.contains(Contract::NothrowNew);
-    match new_too {
-        true => straight,
-        false => straight.without(Contract::SizedDelete),
+    if straight.contains(Contract::ThrowingNew) && straight.contains(Contract::NothrowNew) {
+        straight
+    } else {
+        straight.without(Contract::SizedDelete)
     }
 }
 

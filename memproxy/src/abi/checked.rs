@@ -34,8 +34,7 @@ use memproxy_common::contracts::{Contract, Kept};
 
 use super::no_memory;
 use crate::cxx::{self, RuntimeOperator};
-use crate::functions::routed_functions;
-use crate::functions::signature;
+use crate::functions::{routed_functions, signature};
 use crate::loader::Object;
 use crate::table::{Operators, PRIMITIVES, SLOTS, Slots, Table};
 
@@ -99,11 +98,12 @@ macro_rules! generate_operators {
         pub fn operators(object: &Object, straight: Kept, free: signature::free) -> Operators {
             let otherwise = sized_deletes_freeing_with(free);
             Operators {
-                $($name: match straight.contains(Contract::$contract) {
-                    true => object
+                $($name: if straight.contains(Contract::$contract) {
+                    object
                         .function(cxx_symbol!($name $(/ $ilp32)?).as_bytes())
-                        .unwrap_or(otherwise.$name),
-                    false => otherwise.$name,
+                        .unwrap_or(otherwise.$name)
+                } else {
+                    otherwise.$name
                 },)*
             }
         }
