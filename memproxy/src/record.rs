@@ -217,6 +217,7 @@ pub fn publish(decision: &Decision<'_>, config_path: &CStr) {
     if text.truncated {
         flags |= layout::FLAG_TRUNCATED;
     }
+    flags |= u64::from(decision.straight.bits()) << layout::STRAIGHT_SHIFT;
     set(W_FLAGS, flags);
 
     let (seconds, nanoseconds) = sys::realtime();

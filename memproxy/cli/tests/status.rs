@@ -214,6 +214,7 @@ fn status_reads_each_route_and_reason_from_the_process_itself() {
         same(&found["reason"], "reason");
         same(&found["allocator"], "allocator");
         same(&decision["api"], "api");
+        same(&decision["straight"], "straight");
         same(&decision["execfn"], "execfn");
         same(&decision["exe"], "exe");
         same(&decision["config"], "config");

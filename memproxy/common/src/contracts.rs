@@ -138,6 +138,17 @@ impl Kept {
         Kept(bits)
     }
 
+    /// The set as bits, one per contract in [`Contract::ALL`]'s order: what
+    /// the decision record keeps ([`crate::decision_record::STRAIGHT_SHIFT`]).
+    pub const fn bits(self) -> u8 {
+        self.0
+    }
+
+    /// The set of `bits`; bits of no contract are ignored.
+    pub const fn from_bits(bits: u8) -> Kept {
+        Kept(bits & ((1 << Contract::ALL.len()) - 1))
+    }
+
     /// This set and `contract`.
     pub const fn with(self, contract: Contract) -> Kept {
         Kept(self.0 | contract.bit())
@@ -251,6 +262,13 @@ mod tests {
             assert!(one.contains(contract));
             assert_eq!(one.iter().count(), 1);
         }
+    }
+
+    #[test]
+    fn a_set_survives_its_bits() {
+        let set = Kept::of(&[Contract::Calloc, Contract::SizedDelete]);
+        assert_eq!(Kept::from_bits(set.bits()), set);
+        assert_eq!(Kept::from_bits(0xff), Kept::of(&Contract::ALL));
     }
 
     #[test]

@@ -45,7 +45,8 @@ pub const W_MATCH_LINE: usize = 10;
 /// [`NAME_SOURCES`], 0 for none.
 pub const W_MATCH_SOURCE: usize = 11;
 /// [`FLAG_BOOTSTRAP_USED`], [`FLAG_CONFIG_IDENTITY`], [`FLAG_TRUNCATED`],
-/// [`FLAG_MATCH_INCLUDES`].
+/// [`FLAG_MATCH_INCLUDES`], and from bit [`STRAIGHT_SHIFT`] the contracts
+/// that go straight to the allocator.
 pub const W_FLAGS: usize = 12;
 /// `CLOCK_REALTIME` when the decision was recorded.
 pub const W_DECIDED_SECONDS: usize = 13;
@@ -66,6 +67,11 @@ pub const FLAG_CONFIG_IDENTITY: u64 = 2;
 pub const FLAG_TRUNCATED: u64 = 4;
 /// The deciding line is a `!` line: it re-includes the program.
 pub const FLAG_MATCH_INCLUDES: u64 = 8;
+/// `W_FLAGS >> STRAIGHT_SHIFT` is `contracts::Kept::bits` of the contracts
+/// whose functions go straight to the allocator (`straight=` in the debug
+/// line). A record written before there were straight routes has none
+/// there, which is what that library did.
+pub const STRAIGHT_SHIFT: u32 = 8;
 
 /// Room for six paths of `PATH_MAX` bytes and the short strings.
 pub const TEXT_BYTES: usize = 6 * crate::PATH_MAX + 512;

@@ -21,6 +21,7 @@ use object::{Object, ObjectSegment, ObjectSymbol};
 use serde::Serialize;
 
 use crate::shown::shown;
+use memproxy_common::contracts::{Contract, Kept};
 
 use memproxy_common::decision_record::{
     self as layout, CONFIG_SOURCES, CONFIG_STATES, FILE_KINDS, NAME_SOURCES, REASONS, RECORD_BYTES,
@@ -91,6 +92,9 @@ pub struct Recorded {
     pub api: String,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub filled: String,
+    /// The contracts whose functions go straight to the allocator, as in
+    /// the `MEMPROXY_DEBUG` line: comma-separated, or `none`.
+    pub straight: String,
     pub execfn: String,
     pub exe: String,
     pub config: String,
@@ -222,6 +226,7 @@ pub fn parse(bytes: &[u8]) -> Result<Recorded, Unread> {
         allocator: shown(&string(Text::Allocator)),
         api: shown(&string(Text::Api)),
         filled: shown(&string(Text::Filled)),
+        straight: straight_names(flags),
         execfn: shown(&string(Text::Execfn)),
         exe: shown(&string(Text::Exe)),
         config: shown(&raw_config),
@@ -256,4 +261,15 @@ pub fn mapped_file(pid: u32, start: u64, end: u64, path: &Path) -> io::Result<Ve
     std::fs::read(format!("/proc/{pid}/map_files/{start:x}-{end:x}"))
         .or_else(|_| std::fs::read(Path::new(&format!("/proc/{pid}/root")).join(relative)))
         .or_else(|_| std::fs::read(path))
+}
+
+/// The straight contracts of a record's flags, as the debug line writes them.
+fn straight_names(flags: u64) -> String {
+    let bits = (flags >> layout::STRAIGHT_SHIFT) as u8;
+    let names: Vec<&str> = Kept::from_bits(bits).iter().map(Contract::name).collect();
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(",")
+    }
 }
