@@ -21,7 +21,9 @@
 # plain hook is one jump through its own slot, in that architecture's
 # instructions. And `harness contracts` measures, in that architecture's
 # root, which contracts each allocator's own functions keep, and fails on
-# any difference from memproxy's table (memproxy/common/src/contracts.rs).
+# any difference from memproxy's table (memproxy/common/src/contracts.rs),
+# or on any check of the contract that fails through memproxy in front of
+# an allocator, excluded or not (harness/src/through_memproxy.rs).
 # --host-report  the host's report.json, if it already ran with the same
 #                allocators; otherwise the host report runs here.
 #
@@ -144,8 +146,9 @@ for arch in "${arches[@]}"; do
     log="$target_dir/conformance-arch-$arch.log"
     full="$(tcmalloc_full "$(cross_gnu_triplet "$triple" | sed 's/^i686/i386/')")"
     # What each allocator's own functions keep, there, against PROVEN
-    # (harness/src/contracts.rs): a few seconds, so always in full.
-    echo "validate.sh: $arch: the allocators' own contracts"
+    # (harness/src/contracts.rs), and the contract through memproxy on every
+    # route: under a minute, so always in full.
+    echo "validate.sh: $arch: the allocators' own contracts, and through memproxy"
     "$here/run.sh" --target "$triple" --env "MEMPROXY_HARNESS_ARTIFACTS=$artifacts" -- \
         "$target_dir/cross/build/$triple/release/harness" contracts --allocator "$full" \
         --json "$out/contracts.json" || status=1

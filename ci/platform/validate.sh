@@ -3,7 +3,8 @@
 # and inside a Debian root of another release (default: trixie, glibc 2.41),
 # with the library and probes built here, then prints both side by side.
 # In both places `harness contracts` also checks memproxy's table of what
-# each allocator's own functions keep (memproxy/common/src/contracts.rs).
+# each allocator's own functions keep (memproxy/common/src/contracts.rs), and
+# the contract through memproxy in front of each allocator, on every route.
 #
 #   ci/platform/validate.sh [--release trixie] [--allocator NAME=PATH]...
 #   ci/platform/validate.sh --arch i686,aarch64 [ci/cross/validate.sh options]
@@ -62,7 +63,9 @@ tail -n 3 "$target/conformance-host.log"
 tail -n 3 "$target/conformance-$release.log"
 
 # What each allocator's own functions keep, here and there, against
-# memproxy's table (harness/src/contracts.rs; a few seconds each).
+# memproxy's table, and the contract through memproxy
+# (harness/src/contracts.rs, harness/src/through_memproxy.rs; under a
+# minute each).
 "$harness" contracts --allocator "tcmalloc-full=$tcmalloc_full" "${added[@]}" \
     --json "$target/conformance/host/contracts.json" || status=1
 "$top/ci/platform/run-in-root.sh" --env "MEMPROXY_HARNESS_ARTIFACTS=$artifacts" "$root" -- \

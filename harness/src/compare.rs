@@ -370,6 +370,18 @@ pub fn aligned(table: &[Vec<String>]) -> String {
     text
 }
 
+/// The words of an [`aligned`] table's first row below its header, for
+/// tests of the tables built with it.
+#[cfg(test)]
+pub(crate) fn first_row(table: &str) -> Vec<&str> {
+    table
+        .lines()
+        .nth(1)
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

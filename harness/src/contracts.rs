@@ -36,7 +36,7 @@ use std::time::Duration;
 
 use memproxy_common::contracts::{self, Contract};
 use serde::Serialize;
-use test_support::Process;
+use test_support::{Process, Ran};
 
 use crate::allocators::{Allocator, SharedObject};
 use crate::run::{LIBC, TUNABLES};
@@ -246,14 +246,8 @@ pub fn measure(
             .no_core_files()
             .try_run()
             .map_err(|error| error.to_string())?;
-        // ld.so carries on without an object it cannot preload: the checks
-        // would measure glibc and libstdc++ instead.
-        if ran.stderr.contains("cannot be preloaded") {
-            return Err(format!(
-                "the allocator was not preloaded: {}\n  reproduce: {}",
-                ran.stderr.trim(),
-                ran.command
-            ));
+        if let Some(error) = not_preloaded(&ran) {
+            return Err(error);
         }
         if let Some(why) = verdict(check, &ran.stdout, &ran.stderr, ran.status, ran.timed_out) {
             return Ok(Measured::NotKept {
@@ -263,6 +257,19 @@ pub fn measure(
         }
     }
     Ok(Measured::Kept)
+}
+
+/// Why a run measured the wrong thing: ld.so carries on without an object
+/// it cannot preload, and the checks would measure glibc and libstdc++
+/// instead.
+pub fn not_preloaded(ran: &Ran) -> Option<String> {
+    ran.stderr.contains("cannot be preloaded").then(|| {
+        format!(
+            "the allocator was not preloaded: {}\n  reproduce: {}",
+            ran.stderr.trim(),
+            ran.command
+        )
+    })
 }
 
 /// Why `check`'s run failed: its own `ok:false` detail, or how the process
@@ -311,7 +318,7 @@ pub fn verdict(
     Some(why.join("; "))
 }
 
-fn signal_name(signal: i32) -> &'static str {
+pub(crate) fn signal_name(signal: i32) -> &'static str {
     match signal {
         libc::SIGABRT => "SIGABRT",
         libc::SIGSEGV => "SIGSEGV",
@@ -550,14 +557,8 @@ mod tests {
         let glibc = judged("libc.so.6", false, &defining, &[]);
         assert_eq!(glibc.mismatches, Vec::<String>::new());
         let table = text(std::slice::from_ref(&glibc));
-        let row: Vec<&str> = table
-            .lines()
-            .nth(1)
-            .unwrap_or_default()
-            .split_whitespace()
-            .collect();
         assert_eq!(
-            row,
+            crate::compare::first_row(&table),
             ["test", "libc.so.6", "kept", "kept", "n/a", "n/a", "n/a"],
             "{table}"
         );

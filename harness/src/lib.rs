@@ -17,7 +17,8 @@
 //! - [`matrix`]: running cells and judging them;
 //! - [`report`]: the table, JSON and Markdown; [`compare`]: platforms side by side;
 //! - [`contracts`]: which contracts each allocator's own functions keep, against
-//!   memproxy's table;
+//!   memproxy's table; [`through_memproxy`]: every check of the contract with
+//!   memproxy in front of each allocator, on each route;
 //! - [`global_preload`]: real programs under a host-wide preload.
 //!
 //! Building the library and the probes, laying out files and starting
@@ -36,3 +37,4 @@ pub mod orders;
 pub mod probe;
 pub mod report;
 pub mod run;
+pub mod through_memproxy;

@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use harness::allocators;
 use harness::matrix::{self, GroupResult};
 use harness::report;
+use harness::through_memproxy;
 use test_support::artifacts::Artifacts;
 
 #[derive(Parser)]
@@ -59,12 +60,14 @@ enum Command {
     },
     /// Measures which contracts (calloc, posix_memalign, new, nothrow_new,
     /// sized_delete) each allocator's own functions keep, preloaded alone,
-    /// and compares with memproxy's table (memproxy/common/src/contracts.rs).
+    /// and compares with memproxy's table (memproxy/common/src/contracts.rs);
+    /// then runs every check through memproxy in front of each allocator,
+    /// excluded and not, libc.so.6 listed and not.
     #[command(after_help = "Examples:\n  \
         cargo run --release -p harness -- contracts\n  \
         cargo run --release -p harness -- contracts --allocator tcmalloc-full=/lib/<multiarch>/libtcmalloc.so.4\n\n\
-        Exit status: 0 when the table says exactly what was measured, 1 on any mismatch, 2 on a \
-        set-up error.")]
+        Exit status: 0 when the table says exactly what was measured and every check passes \
+        through memproxy, 1 on any mismatch or failure, 2 on a set-up error.")]
     Contracts(ContractsArgs),
 }
 
@@ -175,21 +178,28 @@ fn contracts(args: ContractsArgs) -> ExitCode {
                 semantics.display()
             ));
         }
-        harness::contracts::judge_all(&semantics, &selection.allocators)
+        let judged = harness::contracts::judge_all(&semantics, &selection.allocators)?;
+        let semantics = through_memproxy::Semantics::list(&semantics)?;
+        let through =
+            through_memproxy::run_all(&semantics, &artifacts.memproxy, &selection.allocators)?;
+        Ok((judged, through))
     });
-    let judged = match judged {
-        Ok(judged) => judged,
+    let (judged, through) = match judged {
+        Ok(results) => results,
         Err(error) => {
             eprintln!("harness: {error}");
             return ExitCode::from(2);
         }
     };
     print!("{}", harness::contracts::text(&judged));
+    println!("\nThrough memproxy (memproxy preloaded first, then the allocator):");
+    print!("{}", through_memproxy::text(&through));
     if let Some(path) = &args.json {
         let json = serde_json::json!({
             "platform": platform_name(),
             "table": harness::contracts::TABLE,
             "allocators": judged,
+            "through_memproxy": through,
         });
         let text = serde_json::to_string_pretty(&json).expect("plain data serialises") + "\n";
         let written = match path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
@@ -201,7 +211,9 @@ fn contracts(args: ContractsArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    if judged.iter().all(|one| one.mismatches.is_empty()) {
+    if judged.iter().all(|one| one.mismatches.is_empty())
+        && through.iter().all(through_memproxy::RouteResult::passed)
+    {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
