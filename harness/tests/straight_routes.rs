@@ -18,73 +18,38 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use harness::allocators;
+use harness::allocators::{self, SharedObject};
 use harness::run::LIBC;
 use memproxy_common::contracts::{self, Contract, Kept};
-use object::read::elf::{Dyn, ElfFile64, FileHeader};
-use object::{Endianness, Object, ObjectSymbol, elf};
 use rstest::rstest;
+use test_support::hook_shape::slot_symbols;
 use test_support::{Artifacts, Dir, Process};
 
 /// Where each `memproxy_slot_<name>` is in the library, by slot name.
 fn slot_offsets(library: &Path) -> BTreeMap<String, u64> {
     let bytes = std::fs::read(library).expect("libmemproxy.so is readable");
-    let file = ElfFile64::<Endianness>::parse(&*bytes).expect("ELF64");
-    file.symbols()
-        .filter_map(|symbol| {
-            let name = symbol.name().ok()?;
-            let slot = name.strip_prefix(test_support::hook_shape::SLOT_SYMBOL_PREFIX)?;
-            Some((slot.to_owned(), symbol.address()))
-        })
-        .collect()
+    let file = object::File::parse(&*bytes).expect("an ELF object");
+    slot_symbols(&file).into_iter().collect()
 }
 
-/// The object's `DT_SONAME` and the functions it defines.
-fn soname_and_exports(object: &Path) -> (String, Vec<String>) {
-    let bytes =
-        std::fs::read(object).unwrap_or_else(|error| panic!("{}: {error}", object.display()));
-    let file = ElfFile64::<Endianness>::parse(&*bytes).expect("ELF64");
-    let endian = file.endian();
-    let sections = file
-        .elf_header()
-        .sections(endian, &*bytes)
-        .expect("section headers");
-    let (dynamic, link) = sections
-        .dynamic(endian, &*bytes)
-        .expect("readable")
-        .expect("a shared object has a dynamic section");
-    let strings = sections.strings(endian, &*bytes, link).expect("dynstr");
-    let soname = dynamic
-        .iter()
-        .find(|entry| entry.tag32(endian) == Some(elf::DT_SONAME))
-        .map(|entry| {
-            let name = entry.string(endian, strings).expect("soname string");
-            String::from_utf8_lossy(name).into_owned()
-        })
-        .expect("a DT_SONAME");
-    let exports = file
-        .dynamic_symbols()
-        .filter(|symbol| symbol.is_definition())
-        .filter_map(|symbol| symbol.name().ok().map(str::to_owned))
-        .collect();
-    (soname, exports)
+fn shared_object(path: &Path) -> SharedObject {
+    SharedObject::read(path).unwrap_or_else(|error| panic!("{error}"))
+}
+
+fn soname(object: &SharedObject) -> &str {
+    object.soname.as_deref().expect("a DT_SONAME")
 }
 
 /// What should go straight to `object`, through the standard names:
 /// restated from the table, with the sized deletes only where both kinds of
 /// `operator new` go straight too.
 fn expected_straight(object: &Path) -> Kept {
-    let (soname, exports) = soname_and_exports(object);
-    let proven = contracts::worth_routing_to(soname.as_bytes());
+    let object = shared_object(object);
+    let proven = contracts::worth_routing_to(soname(&object).as_bytes());
     let straight = Contract::ALL
         .into_iter()
         .filter(|&contract| proven.contains(contract))
-        .filter(|&contract| {
-            contract
-                .functions()
-                .iter()
-                .all(|(lp64, _)| exports.iter().any(|name| name == lp64))
-        })
+        .filter(|&contract| harness::contracts::missing(&object, contract).is_empty())
         .fold(Kept::NONE, Kept::with);
     if straight.contains(Contract::ThrowingNew) && straight.contains(Contract::NothrowNew) {
         straight
@@ -141,6 +106,18 @@ fn slots_under<'s>(
         .collect::<Vec<_>>();
     assert_eq!(slots.len(), contract_of.len(), "{transcript}");
     (slots, transcript)
+}
+
+/// Every slot holds a function of libmemproxy.so.
+fn assert_every_slot_is_memproxys(slots: &[(Contract, String, PathBuf, bool)], transcript: &str) {
+    let memproxy = &Artifacts::shared().memproxy;
+    for (_, slot, object, _) in slots {
+        assert!(
+            same_file(object, memproxy),
+            "{slot}: {}\n{transcript}",
+            object.display()
+        );
+    }
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {
@@ -240,13 +217,7 @@ fn an_allocator_the_table_does_not_name_keeps_every_check_and_bootstrap_blocks_s
     // tests/bootstrap.rs), so even the sized deletes are memproxy's: the free
     // that recognises bootstrap blocks.
     assert!(transcript.contains(" bootstrap=used"), "{transcript}");
-    for (_, slot, object, _) in &slots {
-        assert!(
-            same_file(object, &artifacts.memproxy),
-            "{slot}: {}\n{transcript}",
-            object.display()
-        );
-    }
+    assert_every_slot_is_memproxys(&slots, &transcript);
     assert!(transcript.contains(" straight=none "), "{transcript}");
 }
 
@@ -257,20 +228,14 @@ fn a_route_through_a_prefixed_api_keeps_every_check() {
     // break the contract: memproxy must keep its own checks.
     let artifacts = Artifacts::shared();
     let prefixed = artifacts.fixture("libprefixed-jemalloc.so");
-    let (soname, _) = soname_and_exports(&prefixed);
-    assert!(contracts::kept_by(soname.as_bytes()).contains(Contract::Calloc));
+    let object = shared_object(&prefixed);
+    assert!(contracts::kept_by(soname(&object).as_bytes()).contains(Contract::Calloc));
     let preload = [artifacts.memproxy.clone(), prefixed.clone()];
     let (slots, transcript) = slots_under(&preload, &prefixed, "", |_, slot| slot);
     // (The transcript quotes stderr, escaping its quotes.)
     assert!(transcript.contains("jemalloc (je_*)"), "{transcript}");
     assert!(transcript.contains(" straight=none "), "{transcript}");
-    for (_, slot, object, _) in &slots {
-        assert!(
-            same_file(object, &artifacts.memproxy),
-            "{slot}: {}\n{transcript}",
-            object.display()
-        );
-    }
+    assert_every_slot_is_memproxys(&slots, &transcript);
     let dir = Dir::new("straight-");
     let ran = Process::new(artifacts.fixture("semantics"))
         .args([

@@ -139,6 +139,17 @@ pub fn plain_hooks(pointer_bits: u32) -> Vec<PlainHook> {
 /// The prefix of the local symbol memproxy defines at each slot.
 pub const SLOT_SYMBOL_PREFIX: &str = "memproxy_slot_";
 
+/// Each slot of a libmemproxy.so, from its local symbols in `.symtab`: the
+/// slot's name (`memproxy_slot_<name>`) and its address in the file.
+pub fn slot_symbols<'data>(file: &impl Object<'data>) -> Vec<(String, u64)> {
+    file.symbols()
+        .filter_map(|symbol| {
+            let name = symbol.name().ok()?.strip_prefix(SLOT_SYMBOL_PREFIX)?;
+            Some((name.to_owned(), symbol.address()))
+        })
+        .collect()
+}
+
 /// One hook as found: where it loads its target from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Hook {
@@ -201,13 +212,7 @@ pub fn check_library(bytes: &[u8]) -> Result<Checked, String> {
         })
         .ok_or("no SLOTS in .symtab (was the library stripped?)")?;
     let slots_range = slots.address()..slots.address() + slots.size();
-    let slot_symbols: Vec<(String, u64)> = file
-        .symbols()
-        .filter_map(|symbol| {
-            let name = symbol.name().ok()?.strip_prefix(SLOT_SYMBOL_PREFIX)?;
-            Some((name.to_owned(), symbol.address()))
-        })
-        .collect();
+    let slot_symbols = slot_symbols(&file);
     let memory = |address: u64, length: usize| read_at(&file, address, length);
 
     let mut checked = Checked {

@@ -103,22 +103,13 @@ mod tests {
         table.operators._Znwm = allocators_new;
         let checked_table = with_bootstrap_checks(table);
         let checked_free: signature::free = free;
-        assert_eq!(
+        let sized_deletes = [
             checked_table.operators._ZdlPvm as usize,
-            checked_free as usize
-        );
-        assert_eq!(
             checked_table.operators._ZdaPvm as usize,
-            checked_free as usize
-        );
-        assert_eq!(
             checked_table.operators._ZdlPvmSt11align_val_t as usize,
-            checked_free as usize
-        );
-        assert_eq!(
             checked_table.operators._ZdaPvmSt11align_val_t as usize,
-            checked_free as usize
-        );
+        ];
+        assert_eq!(sized_deletes, [checked_free as usize; 4]);
         // A new block is never a bootstrap one: the allocator's new stays.
         let own: signature::_Znwm = allocators_new;
         assert!(core::ptr::fn_addr_eq(checked_table.operators._Znwm, own));
