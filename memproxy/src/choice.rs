@@ -176,8 +176,8 @@ pub fn choose<'a>(
     };
     let libc = survey.libc.map(|libc| libc.object);
     let takeovers = resolve::takeovers(&target.object, libc.as_ref(), &core);
-    let straight = resolve::straight(&target.object, family, &filled);
-    let operators = checked::operators(&target.object, straight, core.free);
+    let proven = resolve::proven(&target.object, family, &filled);
+    let (operators, straight) = checked::operators(&target.object, proven, core.free);
     Decision {
         identity,
         config_path: settings.config_path.to_bytes(),

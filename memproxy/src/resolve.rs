@@ -121,41 +121,27 @@ macro_rules! generate_resolve {
 
 routed_functions!(generate_resolve);
 
-/// The contracts whose functions reach the route's object straight: those
-/// [`memproxy_common::contracts::PROVEN`] says the object keeps (and are
-/// worth it: [`contracts::worth_routing_to`]), where it defines every
-/// function concerned (an allocator built without its C++ operators keeps
-/// memproxy's) and memproxy did not fill it in. None through a prefixed API:
-/// the table was measured on the standard names. The sized deletes only with
-/// both kinds of `operator new`: the table measured the object's deletes on
-/// the object's own blocks.
-pub fn straight(route: &Object, family: &Family, filled: &Filled) -> Kept {
+/// The contracts whose functions may reach the route's object straight:
+/// those [`memproxy_common::contracts::PROVEN`] says the object keeps (and
+/// are worth it: [`contracts::worth_routing_to`]), less `calloc` and
+/// `posix_memalign` where memproxy filled them in. None through a prefixed
+/// API: the table was measured on the standard names. Of the operators'
+/// contracts, [`crate::abi::checked::operators`] keeps those whose operators
+/// the object defines (an allocator built without its C++ operators keeps
+/// memproxy's).
+pub fn proven(route: &Object, family: &Family, filled: &Filled) -> Kept {
     // `STANDARD` is a constant: compared by its label, not its address.
     if family.label != STANDARD.label {
         return Kept::NONE;
     }
-    let proven = contracts::worth_routing_to(route.soname);
-    let straight = Contract::ALL
-        .into_iter()
-        .filter(|&contract| proven.contains(contract))
-        .filter(|&contract| match contract {
-            Contract::Calloc => !filled.calloc,
-            Contract::PosixMemalign => !filled.posix_memalign,
-            _ => contract.functions().iter().all(|&(lp64, ilp32)| {
-                let name = if cfg!(target_pointer_width = "64") {
-                    lp64
-                } else {
-                    ilp32
-                };
-                route.defines(name.as_bytes())
-            }),
-        })
-        .fold(Kept::NONE, Kept::with);
-    if straight.contains(Contract::ThrowingNew) && straight.contains(Contract::NothrowNew) {
-        straight
-    } else {
-        straight.without(Contract::SizedDelete)
+    let mut proven = contracts::worth_routing_to(route.soname);
+    if filled.calloc {
+        proven = proven.without(Contract::Calloc);
     }
+    if filled.posix_memalign {
+        proven = proven.without(Contract::PosixMemalign);
+    }
+    proven
 }
 
 /// `name` as the route's object defines it, or else as glibc does.

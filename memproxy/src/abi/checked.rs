@@ -91,21 +91,38 @@ macro_rules! generate_operators {
         $(generate_operators!(@one $name [$($ilp32)?] ($($arg: $type),*) -> $ret { $($how)* });)*
 
         /// The operators of a route through `object`, whose `free` is
-        /// `free`: the object's own for each contract `straight` holds,
-        /// memproxy's `operator new`s and `free` for the others. `straight`
-        /// holds a contract only when the object defines every one of its
-        /// operators (see [`crate::resolve::straight`]).
-        pub fn operators(object: &Object, straight: Kept, free: signature::free) -> Operators {
-            let otherwise = sized_deletes_freeing_with(free);
-            Operators {
-                $($name: if straight.contains(Contract::$contract) {
-                    object
-                        .function(cxx_symbol!($name $(/ $ilp32)?).as_bytes())
-                        .unwrap_or(otherwise.$name)
-                } else {
-                    otherwise.$name
-                },)*
+        /// `free`, and the contracts that go straight: of `proven` (see
+        /// [`crate::resolve::proven`]), those whose operators the object
+        /// all defines, each looked up once, and the sized deletes only with
+        /// both kinds of `operator new` (the table measured the object's
+        /// deletes on its own operators' blocks). The object's own operators
+        /// for those, memproxy's `operator new`s and `free` for the others.
+        pub fn operators(object: &Object, proven: Kept, free: signature::free) -> (Operators, Kept) {
+            struct Own {
+                $($name: Option<signature::$name>,)*
             }
+            let own = Own {
+                $($name: if proven.contains(Contract::$contract) {
+                    object.function(cxx_symbol!($name $(/ $ilp32)?).as_bytes())
+                } else {
+                    None
+                },)*
+            };
+            let mut straight = proven;
+            $(if own.$name.is_none() {
+                straight = straight.without(Contract::$contract);
+            })*
+            if !(straight.contains(Contract::ThrowingNew) && straight.contains(Contract::NothrowNew)) {
+                straight = straight.without(Contract::SizedDelete);
+            }
+            let otherwise = sized_deletes_freeing_with(free);
+            let operators = Operators {
+                $($name: match own.$name {
+                    Some(own) if straight.contains(Contract::$contract) => own,
+                    _ => otherwise.$name,
+                },)*
+            };
+            (operators, straight)
         }
 
         /// memproxy's operators, with `free` as every sized delete.
